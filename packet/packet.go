@@ -1,0 +1,186 @@
+package packet
+
+import (
+	"net/netip"
+
+	"fwd/header"
+)
+
+// Hook names a netfilter hook. The zero value is HookNone (not yet routed).
+type Hook uint8
+
+const (
+	HookNone Hook = iota
+	Prerouting
+	Input
+	Forward
+	Output
+	Postrouting
+	numHooks
+)
+
+// NumHooks is the number of hooks plus one (for HookNone); arrays indexed
+// by Hook use it.
+const NumHooks = int(numHooks)
+
+var hookNames = [...]string{"none", "prerouting", "input", "forward", "output", "postrouting"}
+
+func (h Hook) String() string {
+	if int(h) < len(hookNames) {
+		return hookNames[h]
+	}
+	return "unknown"
+}
+
+// HookMask is a set of hooks.
+type HookMask uint8
+
+// Mask returns the one-element set {h}.
+func (h Hook) Mask() HookMask { return 1 << h }
+
+// Has reports whether h is in m.
+func (m HookMask) Has(h Hook) bool { return m&(1<<h) != 0 }
+
+// ParseHook maps a hook name to a Hook.
+func ParseHook(s string) (Hook, bool) {
+	for i, n := range hookNames {
+		if n == s && i != 0 {
+			return Hook(i), true
+		}
+	}
+	return HookNone, false
+}
+
+// CTState is the connection tracking state of a packet as rules see it
+// (iptables' ctstate). The zero value CTNone means conntrack has not run.
+type CTState uint8
+
+const (
+	CTNone CTState = iota
+	CTNew
+	CTEstablished
+	CTRelated
+	CTInvalid
+	CTUntracked
+)
+
+var ctStateNames = [...]string{"none", "new", "established", "related", "invalid", "untracked"}
+
+func (s CTState) String() string {
+	if int(s) < len(ctStateNames) {
+		return ctStateNames[s]
+	}
+	return "unknown"
+}
+
+// ParseCTState maps a lower-case name to a CTState.
+func ParseCTState(s string) (CTState, bool) {
+	for i, n := range ctStateNames {
+		if n == s && i != 0 {
+			return CTState(i), true
+		}
+	}
+	return CTNone, false
+}
+
+// CTStatus holds connection status bits, as Linux's IPS_* bits.
+type CTStatus uint16
+
+const (
+	CTStatusExpected CTStatus = 1 << iota
+	CTStatusSeenReply
+	CTStatusAssured
+	CTStatusConfirmed
+	CTStatusSNAT
+	CTStatusDNAT
+	CTStatusDying
+)
+
+// NoIf is the interface index of "no interface" (local origin or not routed).
+const NoIf int16 = -1
+
+// MaxSize is the largest datagram a packet buffer holds.
+const MaxSize = 65535
+
+// Headroom is the space kept before the datagram in a pooled buffer, so a
+// link-layer header can be prepended without a copy.
+const Headroom = 64
+
+// Packet is the context of one datagram on its way through the pipeline.
+// Stages may rewrite Data in place; they must not keep the Packet or its
+// buffer after Process returns (ownership stays with the pipeline).
+type Packet struct {
+	// Data is the IPv4 datagram, a slice of buf. After the parse stage it is
+	// trimmed to the IP total length.
+	Data []byte
+	buf  []byte // the whole pooled buffer; Data aliases it
+
+	// Parsed is the decoded summary. Valid after the parse stage.
+	Parsed Parsed
+
+	InIf, OutIf int16 // configured interface indexes, NoIf when none
+	Hook        Hook  // the hook the packet is in now
+	Mark        uint32
+
+	// Conntrack verdict for the rules. CT is the connection entry (a
+	// *conntrack.Conn) when tracked; CTReply is true when the packet travels
+	// in the reply direction.
+	CT       any
+	CTState  CTState
+	CTStatus CTStatus
+	CTReply  bool
+	CTMark   uint32
+
+	// NextHop is the address to resolve on OutIf (TAP mode routing).
+	NextHop [4]byte
+
+	// Drop is the reason recorded with a Drop verdict.
+	Drop DropReason
+	// Trace asks every stage to record its decision; a stage may leave a
+	// word on it in Note (the runner prints and clears it).
+	Trace bool
+	Note  string
+	// Local is true for packets fwd made itself (they enter at OUTPUT).
+	Local bool
+	// MaxFrag is the largest fragment seen when this datagram was
+	// reassembled in transit (0 when it arrived whole); refragmentation keeps
+	// fragments no larger (Linux's max_frag_size).
+	MaxFrag uint16
+	// RejectWith is set by a reject target: what icmperr should answer.
+	RejectWith uint8
+	// Timestamp is the capture time or receive time, unix nanoseconds.
+	Timestamp int64
+	// Meta is for the device: e.g. an NFQUEUE packet id.
+	Meta uint64
+}
+
+// Reset clears all metadata but keeps the buffer.
+func (p *Packet) Reset() {
+	buf := p.buf
+	*p = Packet{buf: buf, InIf: NoIf, OutIf: NoIf}
+}
+
+// Buffer returns the whole backing buffer (Headroom + MaxSize bytes).
+func (p *Packet) Buffer() []byte { return p.buf }
+
+// SetData points Data at buf[Headroom:Headroom+n] after a device wrote n
+// bytes of datagram at Headroom.
+func (p *Packet) SetData(n int) { p.Data = p.buf[Headroom : Headroom+n] }
+
+// Load copies b into the packet's buffer as its datagram.
+func (p *Packet) Load(b []byte) {
+	n := copy(p.buf[Headroom:], b)
+	p.Data = p.buf[Headroom : Headroom+n]
+}
+
+// IP returns the datagram as an IPv4 view.
+func (p *Packet) IP() header.IPv4 { return header.IPv4(p.Data) }
+
+// L4 returns the transport header and payload (valid after parse).
+func (p *Packet) L4() []byte { return p.Data[p.Parsed.L4Off:] }
+
+// Src returns the source address as netip.Addr.
+func (p *Packet) Src() netip.Addr { return netip.AddrFrom4(p.Parsed.Src) }
+
+// Dst returns the destination address as netip.Addr.
+func (p *Packet) Dst() netip.Addr { return netip.AddrFrom4(p.Parsed.Dst) }

@@ -1,0 +1,278 @@
+package pipeline
+
+// Packet flow (DESIGN.md has the full picture):
+//
+//  1. A device (TAP, NFQUEUE, capture) reads a batch of datagrams into
+//     pooled packets and calls Runner.Run.
+//  2. Run walks the stages of Order one at a time over the whole batch
+//     (vector processing: each stage's code and data stay hot for the
+//     batch). A stage runs on a packet only when the packet is at the
+//     stage's hook; the route stage moves packets from Prerouting to Input
+//     or Forward, and Forward/Output packets move on to Postrouting.
+//  3. parse -> defrag -> raw -> conntrack -> mangle -> nat (DNAT) -> route ->
+//     [input: filter -> local] | [forward: ttl -> filter] ->
+//     postrouting: nat (SNAT) -> confirm -> mtu.
+//  4. A Drop or Reject verdict counts the packet under pkt.Drop and hands
+//     it to Output.Discard; Reject first lets icmperr answer. Stolen hands
+//     it to Discard uncounted (the stage consumed it).
+//  5. Survivors go to Output.Deliver on pkt.OutIf.
+//  6. Packets fwd made while the batch ran (Injector) then run as their own
+//     batch from the Output hook, up to a small depth.
+//
+// Locking: a Runner belongs to one goroutine (one worker); stages are shared
+// by all runners and do their own locking (the conntrack table is sharded).
+// Counters are per runner and summed on read.
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"fwd/packet"
+)
+
+// Output is where a runner sends packets when it is done with them. The
+// output owns the packet afterwards (and returns pooled ones to the pool).
+type Output interface {
+	Deliver(pkt *packet.Packet)
+	Discard(pkt *packet.Packet, v Verdict)
+}
+
+// TraceFunc receives one call per stage a traced packet passes.
+type TraceFunc func(pkt *packet.Packet, stage string, v Verdict, note string)
+
+type builtSlot struct {
+	hook  packet.Hook
+	name  string
+	stage Stage
+}
+
+// Pipeline is the built chain of stages for one configuration.
+type Pipeline struct {
+	Env   *Env
+	slots []builtSlot
+	mods  []Module
+	// Trace, when set, is called for packets with Trace set.
+	Trace TraceFunc
+
+	runners atomic.Pointer[[]*Runner]
+}
+
+// Build provisions every registered stage named by order. A stage module is
+// made once per slot; stages that must share state across hooks do so
+// through Env.Shared.
+func Build(env *Env, order []Slot) (*Pipeline, error) {
+	p := &Pipeline{Env: env}
+	empty := []*Runner{}
+	p.runners.Store(&empty)
+	for _, s := range order {
+		if _, ok := Lookup(s.ID); !ok {
+			continue
+		}
+		m, err := New(s.ID)
+		if err != nil {
+			p.Cleanup()
+			return nil, err
+		}
+		p.mods = append(p.mods, m)
+		if pr, ok := m.(Provisioner); ok {
+			if err := pr.Provision(&Context{Env: env, Hook: s.Hook}); err != nil {
+				p.Cleanup()
+				return nil, fmt.Errorf("%s at %s: %w", s.ID, s.Hook, err)
+			}
+		}
+		if v, ok := m.(Validator); ok {
+			if err := v.Validate(); err != nil {
+				p.Cleanup()
+				return nil, fmt.Errorf("%s at %s: %w", s.ID, s.Hook, err)
+			}
+		}
+		st, ok := m.(Stage)
+		if !ok {
+			p.Cleanup()
+			return nil, fmt.Errorf("pipeline: %s is not a stage", s.ID)
+		}
+		p.slots = append(p.slots, builtSlot{hook: s.Hook, name: s.Hook.String() + "/" + st.Name(), stage: st})
+	}
+	return p, nil
+}
+
+// Stages lists the built stages as "hook/name", in order.
+func (p *Pipeline) Stages() []string {
+	out := make([]string, len(p.slots))
+	for i, s := range p.slots {
+		out[i] = s.name
+	}
+	return out
+}
+
+// Cleanup releases every module, in reverse order.
+func (p *Pipeline) Cleanup() {
+	for i := len(p.mods) - 1; i >= 0; i-- {
+		if c, ok := p.mods[i].(CleanerUpper); ok {
+			c.Cleanup()
+		}
+	}
+	p.mods = nil
+}
+
+// maxInjectDepth bounds how many rounds of self-made packets one batch may
+// cause (an answer to an answer ...); RFC 1812 rules make depth 1 usual.
+const maxInjectDepth = 4
+
+// Runner runs batches through a pipeline for one worker.
+type Runner struct {
+	p       *Pipeline
+	out     Output
+	Stats   *Stats
+	pending []*packet.Packet
+	next    []*packet.Packet
+	alive   []bool
+	accHook []packet.Hook
+}
+
+// NewRunner returns a runner that hands finished packets to out.
+func (p *Pipeline) NewRunner(out Output) *Runner {
+	nIf := 0
+	if p.Env.Config != nil {
+		nIf = len(p.Env.Config.Interfaces)
+	}
+	r := &Runner{p: p, out: out, Stats: newStats(nIf)}
+	for {
+		old := p.runners.Load()
+		nw := append(append([]*Runner{}, (*old)...), r)
+		if p.runners.CompareAndSwap(old, &nw) {
+			break
+		}
+	}
+	return r
+}
+
+// Stats returns the sum of every runner's counters.
+func (p *Pipeline) Stats() Snapshot {
+	nIf := 0
+	if p.Env.Config != nil {
+		nIf = len(p.Env.Config.Interfaces)
+	}
+	s := Snapshot{IfIn: make([]uint64, nIf), IfOut: make([]uint64, nIf)}
+	for _, r := range *p.runners.Load() {
+		r.Stats.addTo(&s)
+	}
+	return s
+}
+
+// NewPacket returns a pooled packet for a stage to fill and Inject.
+func (r *Runner) NewPacket() *packet.Packet { return r.p.Env.Pool.Get() }
+
+// Inject queues a packet fwd made; it runs from the Output hook after the
+// current batch.
+func (r *Runner) Inject(p *packet.Packet) {
+	p.Local = true
+	p.Hook = packet.Output
+	r.pending = append(r.pending, p)
+}
+
+// Run processes a batch. Every packet in it ends in Output.Deliver or
+// Output.Discard before Run returns.
+func (r *Runner) Run(batch []*packet.Packet) {
+	for _, pkt := range batch {
+		pkt.Hook = packet.Prerouting
+		r.Stats.in(pkt.InIf)
+	}
+	r.run(batch)
+	for depth := 0; len(r.pending) > 0; depth++ {
+		b := r.pending
+		r.pending = r.next[:0]
+		if depth >= maxInjectDepth {
+			for _, pkt := range b {
+				r.Stats.drop(packet.DropOther)
+				r.out.Discard(pkt, Drop)
+			}
+			r.next = b[:0]
+			continue
+		}
+		r.run(b)
+		r.next = b[:0]
+	}
+}
+
+func (r *Runner) run(batch []*packet.Packet) {
+	n := len(batch)
+	if cap(r.alive) < n {
+		r.alive = make([]bool, n)
+		r.accHook = make([]packet.Hook, n)
+	}
+	alive := r.alive[:n]
+	acc := r.accHook[:n]
+	for i := range alive {
+		alive[i] = true
+		acc[i] = packet.HookNone
+	}
+	trace := r.p.Trace
+	for si := range r.p.slots {
+		s := &r.p.slots[si]
+		for i, pkt := range batch {
+			if !alive[i] {
+				continue
+			}
+			if pkt.Hook != s.hook {
+				// Forward and Output packets move on to Postrouting when they
+				// reach its first stage.
+				if s.hook == packet.Postrouting && (pkt.Hook == packet.Forward || pkt.Hook == packet.Output) {
+					pkt.Hook = packet.Postrouting
+				} else {
+					continue
+				}
+			}
+			if acc[i] == s.hook {
+				continue // an earlier stage at this hook accepted
+			}
+			v := s.stage.Process(pkt)
+			if pkt.Trace && trace != nil {
+				trace(pkt, s.name, v, pkt.Note)
+				pkt.Note = ""
+			}
+			switch v {
+			case Continue:
+			case Accept:
+				acc[i] = s.hook
+			case Stolen:
+				alive[i] = false
+				r.out.Discard(pkt, Stolen)
+			case Reject:
+				alive[i] = false
+				if pkt.Drop == packet.DropNone {
+					pkt.Drop = packet.DropReject
+				}
+				r.Stats.drop(pkt.Drop)
+				if rj := r.p.Env.Rejecter; rj != nil {
+					rj(pkt, r)
+				}
+				r.out.Discard(pkt, Reject)
+			default: // Drop, and anything unknown fails closed
+				alive[i] = false
+				if pkt.Drop == packet.DropNone {
+					pkt.Drop = packet.DropOther
+				}
+				r.Stats.drop(pkt.Drop)
+				r.out.Discard(pkt, Drop)
+			}
+		}
+	}
+	for i, pkt := range batch {
+		if !alive[i] {
+			continue
+		}
+		if pkt.Hook == packet.Input || pkt.OutIf == packet.NoIf {
+			// Reached the end of INPUT with nothing consuming it, or never
+			// routed: nowhere to go.
+			if pkt.Drop == packet.DropNone {
+				pkt.Drop = packet.DropLocal
+			}
+			r.Stats.drop(pkt.Drop)
+			r.out.Discard(pkt, Drop)
+			continue
+		}
+		r.Stats.out(pkt.OutIf)
+		r.out.Deliver(pkt)
+	}
+}
