@@ -147,7 +147,7 @@ type Packet struct {
 	// fragments no larger (Linux's max_frag_size).
 	MaxFrag uint16
 	// RejectWith is set by a reject target: what icmperr should answer.
-	RejectWith uint8
+	RejectWith RejectKind
 	// Timestamp is the capture time or receive time, unix nanoseconds.
 	Timestamp int64
 	// Meta is for the device: e.g. an NFQUEUE packet id.
