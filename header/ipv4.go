@@ -73,6 +73,7 @@ const (
 	ReasonBadOptions
 	ReasonBadL4Checksum
 	ReasonBadICMP
+	ReasonBadARP // not Ethernet/IPv4 ARP (hardware/protocol type or lengths)
 )
 
 var reasonNames = [...]string{
@@ -86,6 +87,7 @@ var reasonNames = [...]string{
 	ReasonBadOptions:     "bad-options",
 	ReasonBadL4Checksum:  "bad-l4-checksum",
 	ReasonBadICMP:        "bad-icmp",
+	ReasonBadARP:         "bad-arp",
 }
 
 func (r Reason) String() string {

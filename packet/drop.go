@@ -19,6 +19,7 @@ const (
 	DropBadOptions
 	DropBadL4Checksum
 	DropBadICMP
+	DropBadARP
 	// Link layer and routing.
 	DropNotIPv4
 	DropNoRoute
@@ -63,6 +64,7 @@ var dropNames = [...]string{
 	DropBadOptions:     "bad-options",
 	DropBadL4Checksum:  "bad-l4-checksum",
 	DropBadICMP:        "bad-icmp",
+	DropBadARP:         "bad-arp",
 	DropNotIPv4:        "not-ipv4",
 	DropNoRoute:        "no-route",
 	DropTTLExpired:     "ttl-expired",
