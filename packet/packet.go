@@ -142,6 +142,12 @@ type Packet struct {
 	Note  string
 	// Local is true for packets fwd made itself (they enter at OUTPUT).
 	Local bool
+	// LinkBroadcast is true when the frame's link-layer destination was a
+	// broadcast or multicast address (RFC 1812 §4.3.2.7: no ICMP errors).
+	LinkBroadcast bool
+	// SrcMAC is the frame's link-layer source (TAP mode, captures with
+	// Ethernet); zero when unknown.
+	SrcMAC [6]byte
 	// MaxFrag is the largest fragment seen when this datagram was
 	// reassembled in transit (0 when it arrived whole); refragmentation keeps
 	// fragments no larger (Linux's max_frag_size).
