@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -49,7 +50,19 @@ func syntaxError(name string, data []byte, err error) error {
 		}
 		msg := pe.Message
 		if msg == "" {
-			msg = err.Error()
+			msg = strings.TrimPrefix(err.Error(), "toml: ")
+		}
+		// "Key 'a.b' has already been defined." points past the key; name
+		// the key and point at the start of its line instead.
+		if k, ok := strings.CutPrefix(msg, "Key '"); ok {
+			if k, ok = strings.CutSuffix(k, "' has already been defined."); ok {
+				if name, ok := strings.CutPrefix(k, "sets."); ok && !strings.Contains(name, ".") {
+					msg = fmt.Sprintf("duplicate set %q", name)
+				} else {
+					msg = fmt.Sprintf("duplicate key %q", k)
+				}
+				col = firstNonBlank(data, line)
+			}
 		}
 		return ErrorList{{Pos: Pos{File: name, Line: line, Col: col}, Msg: msg}}
 	}
@@ -58,6 +71,23 @@ func syntaxError(name string, data []byte, err error) error {
 		return syntaxError(name, data, *ppe)
 	}
 	return ErrorList{{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
+}
+
+// firstNonBlank returns the column of the first non-blank byte of line.
+func firstNonBlank(data []byte, line int) int {
+	for l := 1; l < line; l++ {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return 1
+		}
+		data = data[i+1:]
+	}
+	for i, c := range data {
+		if c != ' ' && c != '\t' {
+			return i + 1
+		}
+	}
+	return 1
 }
 
 // decoder walks the generic map that toml.Decode made, fills the typed

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -137,7 +138,8 @@ func rawValue(v any) Value {
 }
 
 // Suggest returns the candidate closest to word by edit distance when it is
-// close enough to be a likely typo, else "". Ties go to the earlier
+// close enough to be a likely typo, else the first candidate that word
+// abbreviates (at least two letters), else "". Ties go to the earlier
 // candidate.
 func Suggest(word string, candidates []string) string {
 	best, bestD := "", -1
@@ -152,6 +154,13 @@ func Suggest(word string, candidates []string) string {
 		d := levenshtein(word, c)
 		if d <= limit && (bestD < 0 || d < bestD) {
 			best, bestD = c, d
+		}
+	}
+	if best == "" && len(word) >= 2 {
+		for _, c := range candidates {
+			if strings.HasPrefix(c, word) {
+				return c
+			}
 		}
 	}
 	return best
