@@ -1,0 +1,289 @@
+package tap
+
+import (
+	"errors"
+	"os"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Queue is one file descriptor of a TAP device. Reads and writes move
+// batches of Ethernet frames; a Queue takes one reader and one writer
+// goroutine at a time (they may be different goroutines).
+//
+// Reads are batched without extra system calls wasted: the first read
+// waits in Go's poller, then the queue keeps reading until the kernel has
+// nothing more (EAGAIN) or the buffers are full. With IFF_VNET_HDR one read
+// can return a 64 KiB GSO super-frame, which Read cuts into MSS-sized
+// frames (Segment) across several buffers; a super-frame whose segments do
+// not all fit is kept and finished by the next Read.
+type Queue struct {
+	dev  *Device
+	f    *os.File
+	rc   syscall.RawConn
+	vnet bool
+
+	// Read state, used by readFn (made once so Read allocates nothing).
+	rbufs  [][]byte
+	rsizes []int
+	roff   int
+	rn     int
+	rerr   error
+	readFn func(fd uintptr) bool
+
+	// A GSO super-frame not yet wholly returned: its bytes (virtio header
+	// stripped), parse, and the next segment to produce.
+	stash     []byte
+	stashLen  int
+	stashG    gsoFrame
+	stashNext int
+
+	// Write state, used by writeFn.
+	wbufs   [][]byte
+	woff    int
+	wn      int
+	werr    error
+	writeFn func(fd uintptr) bool
+
+	// Counters, readable from any goroutine.
+	Stats QueueStats
+}
+
+// QueueStats counts what a queue saw besides plain frames.
+type QueueStats struct {
+	GSOFrames   atomic.Uint64 // super-frames read
+	Segments    atomic.Uint64 // frames Segment made of them
+	CsumDone    atomic.Uint64 // partial checksums completed
+	BadFrames   atomic.Uint64 // frames dropped as malformed (bad GSO or checksum offsets)
+	ReadFrames  atomic.Uint64 // frames returned by Read
+	WriteFrames atomic.Uint64 // frames written
+}
+
+func newQueue(f *os.File, vnet bool) (*Queue, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	q := &Queue{f: f, rc: rc, vnet: vnet}
+	q.readFn = q.readLoop
+	q.writeFn = q.writeLoop
+	return q, nil
+}
+
+func (q *Queue) close() error { return q.f.Close() }
+
+// Errors of Read and Write.
+var (
+	ErrOffset = errors.New("tap: offset leaves no room for the virtio header")
+)
+
+// Read reads frames into bufs[i][offset:] and their lengths into sizes[i],
+// and returns how many it read (at least one unless err != nil). It blocks
+// until at least one frame is there. With IFF_VNET_HDR, offset must be at
+// least VirtioNetHdrLen: the header is read into the bytes just before
+// offset, so a plain frame lands in place without a copy, and each buffer
+// should hold 64 KiB past offset (a super-frame is read whole before it is
+// cut up); frames are returned with their checksums complete.
+func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	if q.vnet && offset < VirtioNetHdrLen {
+		return 0, ErrOffset
+	}
+	n := 0
+	if q.stashLen > 0 {
+		n = q.drainStash(bufs, sizes, offset)
+		if q.stashLen > 0 || n == len(bufs) {
+			q.Stats.ReadFrames.Add(uint64(n))
+			return n, nil
+		}
+	}
+	q.rbufs, q.rsizes, q.roff, q.rn, q.rerr = bufs, sizes, offset, n, nil
+	err := q.rc.Read(q.readFn)
+	n, rerr := q.rn, q.rerr
+	q.rbufs, q.rsizes = nil, nil
+	q.Stats.ReadFrames.Add(uint64(n))
+	if n > 0 {
+		return n, nil
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	return 0, err
+}
+
+// readLoop runs inside RawConn.Read: false means "wait until readable".
+func (q *Queue) readLoop(fd uintptr) bool {
+	for q.rn < len(q.rbufs) && q.stashLen == 0 {
+		b := q.rbufs[q.rn]
+		if q.roff > len(b) {
+			q.rerr = ErrShortBuffer
+			return true
+		}
+		start := q.roff
+		if q.vnet {
+			start -= VirtioNetHdrLen
+		}
+		m, err := unix.Read(int(fd), b[start:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return q.rn > 0
+		case err != nil:
+			q.rerr = err
+			return true
+		case m == 0:
+			q.rerr = os.ErrClosed
+			return true
+		}
+		if !q.vnet {
+			q.rsizes[q.rn] = m
+			q.rn++
+			continue
+		}
+		if m < VirtioNetHdrLen {
+			q.Stats.BadFrames.Add(1)
+			continue
+		}
+		q.rn += q.frame(b[q.roff:start+m], b[start:q.roff], q.rn)
+	}
+	return true
+}
+
+// frame handles one frame read with a virtio header at bufs[i] and
+// returns how many buffers it filled.
+func (q *Queue) frame(frame, hdrBytes []byte, i int) int {
+	var h VirtioNetHdr
+	h.Decode(hdrBytes)
+	if h.GSOType == VirtioNetHdrGSONone {
+		if h.Flags&VirtioNetHdrFNeedsCsum != 0 {
+			if CompleteChecksum(frame, int(h.CsumStart), int(h.CsumOffset)) != nil {
+				q.Stats.BadFrames.Add(1)
+				return 0
+			}
+			q.Stats.CsumDone.Add(1)
+		}
+		q.rsizes[i] = len(frame)
+		return 1
+	}
+	g, err := parseGSO(frame, &h)
+	if err != nil {
+		q.Stats.BadFrames.Add(1)
+		return 0
+	}
+	q.Stats.GSOFrames.Add(1)
+	n := g.segments()
+	if room := len(q.rbufs) - i; n > room {
+		// Keep the super-frame and return what fits now.
+		if cap(q.stash) < len(frame) {
+			q.stash = make([]byte, 0, 65536)
+		}
+		q.stash = q.stash[:len(frame)]
+		copy(q.stash, frame)
+		q.stashLen, q.stashG, q.stashNext = len(frame), g, 0
+		return q.drainStash(q.rbufs[i:], q.rsizes[i:], q.roff)
+	}
+	// Segment 0 is built in place in bufs[i], which holds the frame.
+	c, err := g.segmentRange(frame, 0, n, q.rbufs[i:], q.rsizes[i:], q.roff)
+	if err != nil {
+		q.Stats.BadFrames.Add(1)
+		return 0
+	}
+	q.Stats.Segments.Add(uint64(c))
+	return c
+}
+
+// drainStash writes the stashed super-frame's next segments into bufs.
+func (q *Queue) drainStash(bufs [][]byte, sizes []int, offset int) int {
+	c, err := q.stashG.segmentRange(q.stash[:q.stashLen], q.stashNext, len(bufs), bufs, sizes, offset)
+	if err != nil {
+		q.Stats.BadFrames.Add(1)
+		q.stashLen = 0
+		return 0
+	}
+	q.Stats.Segments.Add(uint64(c))
+	q.stashNext += c
+	if q.stashNext >= q.stashG.segments() {
+		q.stashLen = 0
+	}
+	return c
+}
+
+// Write writes the frames bufs[i][offset:] and returns how many it wrote;
+// on an error it stops there. With IFF_VNET_HDR, offset must be at least
+// VirtioNetHdrLen: a zero header (no offload; checksums complete) is
+// written into the bytes before offset.
+func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
+	if q.vnet && offset < VirtioNetHdrLen {
+		return 0, ErrOffset
+	}
+	q.wbufs, q.woff, q.wn, q.werr = bufs, offset, 0, nil
+	err := q.rc.Write(q.writeFn)
+	n, werr := q.wn, q.werr
+	q.wbufs = nil
+	q.Stats.WriteFrames.Add(uint64(n))
+	if werr != nil {
+		return n, werr
+	}
+	return n, err
+}
+
+func (q *Queue) writeLoop(fd uintptr) bool {
+	for q.wn < len(q.wbufs) {
+		b := q.wbufs[q.wn]
+		if q.woff > len(b) {
+			q.werr = ErrShortBuffer
+			return true
+		}
+		start := q.woff
+		if q.vnet {
+			start -= VirtioNetHdrLen
+			clear(b[start:q.woff])
+		}
+		_, err := unix.Write(int(fd), b[start:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return false
+		case err != nil:
+			q.werr = err
+			return true
+		}
+		q.wn++
+	}
+	return true
+}
+
+// WriteGSO writes one super-frame frame[offset:] with the virtio header h
+// (e.g. GSOTCPv4 with GSOSize = MSS and a NEEDS_CSUM partial checksum), so
+// the receiving kernel takes it whole as if GRO had merged it. The device
+// must have been opened with VnetHdr.
+func (q *Queue) WriteGSO(frame []byte, offset int, h VirtioNetHdr) error {
+	if !q.vnet || offset < VirtioNetHdrLen || offset > len(frame) {
+		return ErrOffset
+	}
+	h.Encode(frame[offset-VirtioNetHdrLen:])
+	for {
+		var werr error
+		err := q.rc.Write(func(fd uintptr) bool {
+			_, werr = unix.Write(int(fd), frame[offset-VirtioNetHdrLen:])
+			return werr != unix.EAGAIN
+		})
+		if werr == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if werr == nil {
+			q.Stats.WriteFrames.Add(1)
+		}
+		return werr
+	}
+}
