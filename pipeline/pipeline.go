@@ -179,6 +179,11 @@ func (r *Runner) Run(batch []*packet.Packet) {
 		r.Stats.in(pkt.InIf)
 	}
 	r.run(batch)
+	r.drain()
+}
+
+// drain runs the packets stages made, round by round, up to a small depth.
+func (r *Runner) drain() {
 	for depth := 0; len(r.pending) > 0; depth++ {
 		b := r.pending
 		r.pending = r.next[:0]
@@ -187,10 +192,10 @@ func (r *Runner) Run(batch []*packet.Packet) {
 				r.Stats.drop(packet.DropOther)
 				r.out.Discard(pkt, Drop)
 			}
-			r.next = b[:0]
-			continue
+		} else {
+			r.run(b)
 		}
-		r.run(b)
+		clear(b)
 		r.next = b[:0]
 	}
 }
@@ -275,4 +280,34 @@ func (r *Runner) run(batch []*packet.Packet) {
 		r.Stats.out(pkt.OutIf)
 		r.out.Deliver(pkt)
 	}
+}
+
+// Ticker is a stage with timers (fragment expiry, ARP retries, conntrack
+// reaping). Devices call Runner.Tick periodically (TAP/NFQUEUE: every
+// few hundred milliseconds of idle; replay: after each packet's clock step
+// and after --advance); packets the stage makes go out through out.
+type Ticker interface {
+	Tick(now int64, out Injector)
+}
+
+// Tick runs every Ticker stage once at the clock's time, then any packets
+// they made. Stages placed at several hooks are ticked once.
+func (r *Runner) Tick() {
+	now := r.p.Env.Clock.Now()
+	seen := make(map[Stage]bool, 4)
+	for i := range r.p.slots {
+		st := r.p.slots[i].stage
+		if t, ok := st.(Ticker); ok && !seen[st] {
+			seen[st] = true
+			t.Tick(now, r)
+		}
+	}
+	r.drain()
+}
+
+// CountDrop counts a packet the device dropped before the pipeline saw it
+// (e.g. a frame that is not IPv4), with its ingress interface.
+func (r *Runner) CountDrop(inIf int16, reason packet.DropReason) {
+	r.Stats.in(inIf)
+	r.Stats.drop(reason)
 }

@@ -58,6 +58,10 @@ func (s *RouteStage) Process(pkt *packet.Packet) pipeline.Verdict {
 		pkt.Hook = packet.Forward
 		return pipeline.Continue
 	}
+	if dst == [4]byte{255, 255, 255, 255} {
+		pkt.Hook = packet.Input // the limited broadcast is never forwarded (RFC 1812 §5.3.5.1)
+		return pipeline.Continue
+	}
 	r := s.table.Lookup(dst)
 	switch {
 	case r == nil:
@@ -80,9 +84,6 @@ func (s *RouteStage) Process(pkt *packet.Packet) pipeline.Verdict {
 }
 
 func isBroadcast(dst [4]byte, r *Route) bool {
-	if dst == [4]byte{255, 255, 255, 255} {
-		return true
-	}
 	if r.HasVia || r.mask == ^uint32(0) || r.mask == 0 {
 		return false
 	}

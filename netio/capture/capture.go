@@ -117,8 +117,12 @@ func (r *Reader) Next() (Record, error) {
 func Strip(rec *Record, link layers.LinkType, frame []byte) {
 	rec.Data = frame
 	switch link {
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4, 12: // 12: LINKTYPE_RAW on OpenBSD
-		rec.IPv4 = len(frame) > 0 && frame[0]>>4 == 4
+	case layers.LinkTypeIPv4:
+		rec.IPv4 = true // by definition; the parse stage judges the header
+	case layers.LinkTypeRaw, 12: // 12: LINKTYPE_RAW on OpenBSD
+		// Raw IP carries IPv4 or IPv6; anything but version 6 goes to the
+		// IPv4 parser, which names what is wrong with it.
+		rec.IPv4 = len(frame) > 0 && frame[0]>>4 != 6
 	case layers.LinkTypeEthernet:
 		if len(frame) < 14 {
 			return

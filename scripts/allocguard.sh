@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Fails when a hot-path benchmark allocates. Allocation counts are stable on
+# a noisy machine, so they are gated; times are only printed.
+# The benchmarks gated are those whose name matches GATE below.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GATE='Benchmark(Decode|Runner|Established|Translate|Classify|Verdict|Reassemble)'
+out=$(go test -run '^$' -bench "$GATE" -benchtime 2000x -benchmem ./... 2>&1) || { echo "$out"; exit 1; }
+echo "$out" | grep -E '^(Benchmark|ok|FAIL)' || true
+bad=$(echo "$out" | awk '/^Benchmark/ && / allocs\/op/ { for (i=1;i<=NF;i++) if ($(i+1)=="allocs/op" && $i+0 > 0) print $1, $i, "allocs/op" }')
+if [ -n "$bad" ]; then
+  echo "allocguard: hot-path benchmarks allocate:"; echo "$bad"; exit 1
+fi
+echo "allocguard: hot-path benchmarks allocate nothing"

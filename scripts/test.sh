@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs fwd's whole test suite: unit, golden, replay and (as root) the
+# end-to-end tests in network namespaces. Installs what the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh
+go vet ./...
+go test -count=1 -timeout 20m ./... "$@"
