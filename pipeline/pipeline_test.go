@@ -18,7 +18,7 @@ type fnStage struct {
 	hook packet.Hook
 }
 
-func (s *fnStage) Name() string                               { return s.name }
+func (s *fnStage) Name() string                              { return s.name }
 func (s *fnStage) Process(p *packet.Packet) pipeline.Verdict { return s.fn(p) }
 
 var testStages = map[string]func(*packet.Packet) pipeline.Verdict{}
@@ -50,7 +50,7 @@ type sink struct {
 	discarded []pipeline.Verdict
 }
 
-func (s *sink) Deliver(p *packet.Packet)                      { s.delivered = append(s.delivered, p) }
+func (s *sink) Deliver(p *packet.Packet)                     { s.delivered = append(s.delivered, p) }
 func (s *sink) Discard(p *packet.Packet, v pipeline.Verdict) { s.discarded = append(s.discarded, v) }
 
 func testEnv() *pipeline.Env {
@@ -305,7 +305,7 @@ type nopStage struct{}
 func (nopStage) Module() pipeline.ModuleInfo {
 	return pipeline.ModuleInfo{ID: "stage.test.bench_nop", New: func() pipeline.Module { return nopStage{} }}
 }
-func (nopStage) Name() string                             { return "nop" }
+func (nopStage) Name() string                            { return "nop" }
 func (nopStage) Process(*packet.Packet) pipeline.Verdict { return pipeline.Continue }
 
 func init() { pipeline.Register(nopStage{}) }
