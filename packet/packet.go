@@ -152,6 +152,9 @@ type Packet struct {
 	// reassembled in transit (0 when it arrived whole); refragmentation keeps
 	// fragments no larger (Linux's max_frag_size).
 	MaxFrag uint16
+	// NAT is the NAT spec (a *rules.NAT) a nat-table rule chose for this
+	// connection's first packet; the nat stage reads it. Nil when none.
+	NAT any
 	// RejectWith is set by a reject target: what icmperr should answer.
 	RejectWith RejectKind
 	// Timestamp is the capture time or receive time, unix nanoseconds.
