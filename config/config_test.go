@@ -230,6 +230,13 @@ func TestLoadLab(t *testing.T) {
 	}
 }
 
+func TestLoadMissing(t *testing.T) {
+	_, err := Load("testdata/no-such.toml")
+	if err == nil || err.Error() != "testdata/no-such.toml: no such file or directory" {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c, err := Parse("empty.toml", nil)
 	if err != nil {
@@ -240,7 +247,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c, d) {
 		t.Errorf("empty file = %+v, want Default()", c)
 	}
-	c, err = Parse("x.toml", []byte("[dataplane]\nqueues = \"2-5\"\nfail_open = true\n[[interface]]\nname = \"a\"\naddr = \"10.0.0.1/31\"\nmac = \"02:00:00:00:00:01\"\ndevice = \"tap7\"\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.0\"\n[control]\nmetrics = \":9100\"\n"))
+	c, err = Parse("x.toml", []byte("[dataplane]\nqueues = \"2-5\"\nfail_open = true\n[[interface]]\nname = \"a\"\naddr = \"10.0.0.1/31\"\nmac = \"02:00:00:00:00:01\"\ndevice = \"tap7\"\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.0\"\n[control]\nmetrics = \":9100\"\n[icmp]\nrate_limit = \"0\"\n[fragments]\nmax_memory = 65536\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +259,9 @@ func TestDefaults(t *testing.T) {
 	}
 	if r := c.Routes[0]; r.Dev != "a" {
 		t.Errorf("route dev not inferred from via: %+v", r)
+	}
+	if c.ICMP.RatePerSec != 0 || c.Fragments.MaxMemory != 65536 {
+		t.Errorf("icmp = %+v fragments = %+v", c.ICMP, c.Fragments)
 	}
 	if c.Control.Metrics != ":9100" || c.Control.Socket != "/run/fwd/fwd.sock" {
 		t.Errorf("control = %+v", c.Control)
@@ -434,6 +444,51 @@ func TestErrors(t *testing.T) {
 			name: "bad metrics address",
 			src:  "[control]\nmetrics = \"localhost\"\n",
 			want: `t.toml:2:1: metrics: "localhost" is not a listen address like "127.0.0.1:9100"`,
+		},
+		{
+			name: "overlapping subnets",
+			src:  base + "[[interface]]\nname = \"dmz0\"\naddr = \"192.168.1.129/25\"\n",
+			want: `t.toml:11:1: addr: subnet 192.168.1.128/25 overlaps lan0's subnet 192.168.1.0/24`,
+		},
+		{
+			name: "device used twice",
+			src:  base + "[[interface]]\nname = \"dmz0\"\ndevice = \"wan0\"\naddr = \"10.0.0.1/24\"\n",
+			want: `t.toml:11:1: device: device "wan0" already used (at t.toml:6:1)`,
+		},
+		{
+			name: "duplicate route",
+			src:  base + "[[route]]\nto = \"0.0.0.0/0\"\nvia = \"203.0.113.1\"\n[[route]]\nto = \"0.0.0.0/0\"\nvia = \"192.168.1.254\"\n",
+			want: `t.toml:13:1: to: duplicate route to 0.0.0.0/0 (first at t.toml:10:1)`,
+		},
+		{
+			name: "via in no subnet",
+			src:  base + "[[route]]\nto = \"10.0.0.0/8\"\nvia = \"10.0.0.1\"\n",
+			want: `t.toml:11:1: via: 10.0.0.1 is in no interface's subnet`,
+		},
+		{
+			name: "bad mac",
+			src:  "[[interface]]\nname = \"lan0\"\naddr = \"192.168.1.1/24\"\nmac = \"02:00:00:00:00\"\n",
+			want: `t.toml:4:1: mac: "02:00:00:00:00" is not a MAC address like "02:00:00:00:00:01"`,
+		},
+		{
+			name: "unknown set type",
+			src:  "[sets.s]\ntype = \"ipv4_adr\"\nelements = [\"x\"]\n",
+			want: `t.toml:2:1: type: "ipv4_adr" is not one of ipv4_addr, ipv4_net, port, ipv4_addr_port; did you mean "ipv4_addr"?`,
+		},
+		{
+			name: "bad addr:port element",
+			src:  "[sets.s]\ntype = \"ipv4_addr_port\"\nelements = [\"192.0.2.1:80\", \"192.0.2.1\"]\n",
+			want: `t.toml:3:29: elements[1]: "192.0.2.1" is not an address and port like "192.0.2.1:80"`,
+		},
+		{
+			name: "uppercase hook",
+			src:  "[filter.INPUT]\n",
+			want: `t.toml:1:1: chain "INPUT": built-in chains are lowercase; did you mean "input"?`,
+		},
+		{
+			name: "rate limit as a number",
+			src:  "[icmp]\nrate_limit = 100\n",
+			want: `t.toml:2:1: rate_limit: 100: expected a rate like "100/s" or 0 for unlimited`,
 		},
 		{
 			name: "interface without a name",

@@ -72,6 +72,7 @@ func (d *decoder) interfaces(ts []*table) {
 	for i, t := range ts {
 		t.allow("name", "device", "addr", "mtu", "mac", "bridge")
 		ifc := Interface{Index: i, MTU: 1500, Pos: t.pos("")}
+		dupName := false
 		if s, ok := t.str("name"); ok {
 			switch {
 			case s == "":
@@ -80,6 +81,7 @@ func (d *decoder) interfaces(ts []*table) {
 				t.errorf("name", "%q is not a valid interface name (at most 15 characters, no spaces, '/' or ':')", s)
 			default:
 				if p, dup := names[s]; dup {
+					dupName = true
 					t.errorf("name", "duplicate interface %q (first at %s)", s, p)
 				} else {
 					names[s] = t.pos("name")
@@ -92,15 +94,17 @@ func (d *decoder) interfaces(ts []*table) {
 		if s, ok := t.str("device"); ok {
 			ifc.Device = s
 		}
-		dev := ifc.Device
+		dev, devKey := ifc.Device, "device"
 		if dev == "" {
-			dev = ifc.Name
+			dev, devKey = ifc.Name, "name"
 		}
-		if dev != "" {
-			if p, dup := devices[dev]; dup && ifc.Device != "" {
-				t.errorf("device", "device %q already used (at %s)", dev, p)
-			} else if !dup {
-				devices[dev] = t.pos("device")
+		// The TAP device defaults to the name; a duplicate name is reported
+		// once, as such.
+		if dev != "" && !(devKey == "name" && dupName) {
+			if p, dup := devices[dev]; dup {
+				t.errorf(devKey, "device %q already used (at %s)", dev, p)
+			} else {
+				devices[dev] = t.pos(devKey)
 			}
 		}
 		if s, ok := t.str("addr"); ok {
@@ -108,6 +112,12 @@ func (d *decoder) interfaces(ts []*table) {
 				t.errorf("addr", "%s", msg)
 			} else {
 				ifc.Addr = p
+				for _, o := range d.cfg.Interfaces {
+					if o.Addr.IsValid() && o.Addr.Masked().Overlaps(p.Masked()) {
+						t.errorf("addr", "subnet %s overlaps %s's subnet %s", p.Masked(), o.Name, o.Addr.Masked())
+						break
+					}
+				}
 			}
 		} else if _, present := t.m["addr"]; !present {
 			d.errorf(t.pos(""), "[[interface]] %q needs an addr", ifc.Name)
@@ -127,6 +137,9 @@ func (d *decoder) interfaces(ts []*table) {
 			}
 		}
 		if s, ok := t.str("bridge"); ok {
+			if s == "" || len(s) > 15 || strings.ContainsAny(s, " /\t\n:") {
+				t.errorf("bridge", "%q is not a valid bridge name", s)
+			}
 			ifc.Bridge = s
 		}
 		d.cfg.Interfaces = append(d.cfg.Interfaces, ifc)
@@ -189,15 +202,20 @@ func parseAddr(s string) (netip.Addr, string) {
 }
 
 func (d *decoder) routes(ts []*table) {
+	seen := map[netip.Prefix]Pos{}
 	for _, t := range ts {
 		t.allow("to", "via", "dev")
 		r := Route{Pos: t.pos("")}
-		toOK := false
 		if s, ok := t.str("to"); ok {
 			if p, msg := parseNet(s); msg != "" {
 				t.errorf("to", "%s", msg)
 			} else {
-				r.To, toOK = p, true
+				r.To = p
+				if first, dup := seen[p]; dup {
+					t.errorf("to", "duplicate route to %s (first at %s)", p, first)
+				} else {
+					seen[p] = t.pos("to")
+				}
 			}
 		} else if _, present := t.m["to"]; !present {
 			d.errorf(t.pos(""), `[[route]] needs "to"`)
@@ -210,7 +228,6 @@ func (d *decoder) routes(ts []*table) {
 				r.Via, viaOK = a, true
 			}
 		}
-		_ = toOK
 		if s, ok := t.str("dev"); ok {
 			r.Dev = s
 			ifc := d.cfg.Interface(s)
