@@ -1,0 +1,84 @@
+package conntrack
+
+import (
+	"fwd/packet"
+	"fwd/pipeline"
+)
+
+func init() {
+	pipeline.Register(Stage{})
+	pipeline.Register(ConfirmStage{})
+}
+
+// Stage is "stage.conntrack": it classifies every packet at PREROUTING
+// (and OUTPUT, for packets fwd makes). All instances share one Table.
+type Stage struct {
+	t *Table
+}
+
+// Module implements pipeline.Module.
+func (Stage) Module() pipeline.ModuleInfo {
+	return pipeline.ModuleInfo{ID: "stage.conntrack", New: func() pipeline.Module { return new(Stage) }}
+}
+
+// Provision takes the shared table.
+func (s *Stage) Provision(ctx *pipeline.Context) error {
+	t, err := FromEnv(ctx.Env)
+	if err != nil {
+		return err
+	}
+	s.t = t
+	return nil
+}
+
+// Name implements pipeline.Stage.
+func (s *Stage) Name() string { return "conntrack" }
+
+// Process tracks pkt. Packets a raw `notrack` rule marked UNTRACKED are
+// left alone.
+func (s *Stage) Process(pkt *packet.Packet) pipeline.Verdict {
+	if pkt.CTState == packet.CTUntracked {
+		return pipeline.Continue
+	}
+	return s.t.Track(pkt)
+}
+
+// Table returns the stage's table.
+func (s *Stage) Table() *Table { return s.t }
+
+// ConfirmStage is "stage.confirm": at the end of POSTROUTING and INPUT it
+// inserts the connection a packet's first packet made, so a packet the
+// rules dropped leaves no entry.
+type ConfirmStage struct {
+	t *Table
+}
+
+// Module implements pipeline.Module.
+func (ConfirmStage) Module() pipeline.ModuleInfo {
+	return pipeline.ModuleInfo{ID: "stage.confirm", New: func() pipeline.Module { return new(ConfirmStage) }}
+}
+
+// Provision takes the shared table.
+func (s *ConfirmStage) Provision(ctx *pipeline.Context) error {
+	t, err := FromEnv(ctx.Env)
+	if err != nil {
+		return err
+	}
+	s.t = t
+	return nil
+}
+
+// Name implements pipeline.Stage.
+func (s *ConfirmStage) Name() string { return "confirm" }
+
+// Process confirms the packet's connection if it is new.
+func (s *ConfirmStage) Process(pkt *packet.Packet) pipeline.Verdict {
+	return s.t.Confirm(pkt)
+}
+
+var (
+	_ pipeline.Provisioner = (*Stage)(nil)
+	_ pipeline.Stage       = (*Stage)(nil)
+	_ pipeline.Provisioner = (*ConfirmStage)(nil)
+	_ pipeline.Stage       = (*ConfirmStage)(nil)
+)

@@ -1,0 +1,953 @@
+package conntrack
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"fwd/config"
+	"fwd/packet"
+	"fwd/pipeline"
+)
+
+const (
+	shardBits   = 6
+	numShards   = 1 << shardBits // 64 shards, each with its own mutex
+	chunkShift  = 8
+	chunkSize   = 1 << chunkShift // connections per slab chunk
+	maxPerShard = 1<<24 - 1       // slot numbers fit 24 bits of an index ref
+
+	// reapEvery/reapVisits: every reapEvery-th lookup in a shard walks
+	// reapVisits slab slots looking for expired connections.
+	reapEvery  = 16
+	reapVisits = 16
+
+	// earlyDropShards is how many shards early drop looks at before
+	// searching them all (Linux scans NF_CT_EVICTION_RANGE = 8 buckets).
+	earlyDropShards = 8
+
+	// chainTooLong counts an insert whose probe ran this far (Linux
+	// counts chains over 50 + random 0..29 as chaintoolong).
+	chainTooLong = 64
+)
+
+// Config is what a Table is made with. NewConfig fills it from fwd's
+// configuration.
+type Config struct {
+	MaxEntries    int
+	TCPLoose      bool
+	TCPMaxRetrans int
+	Timeouts      config.Timeouts
+	// BeLiberal turns window-check failures into accepts (only RST checks
+	// stay), as nf_conntrack_tcp_be_liberal=1.
+	BeLiberal bool
+	// IgnoreInvalidRST skips the RST sequence check
+	// (nf_conntrack_tcp_ignore_invalid_rst).
+	IgnoreInvalidRST bool
+	// Seed for the tuple hash; 0 draws a random one.
+	Seed uint64
+}
+
+// NewConfig returns the table configuration for cfg; nil gives defaults.
+// Zero timeouts are replaced by Linux's defaults.
+func NewConfig(cfg *config.Config) Config {
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	ct := cfg.Conntrack
+	c := Config{MaxEntries: ct.MaxEntries, TCPLoose: ct.TCPLoose, TCPMaxRetrans: ct.TCPMaxRetrans, Timeouts: ct.Timeouts}
+	def := config.DefaultTimeouts()
+	fill := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	to := &c.Timeouts
+	fill(&to.TCPSynSent, def.TCPSynSent)
+	fill(&to.TCPSynRecv, def.TCPSynRecv)
+	fill(&to.TCPEstablished, def.TCPEstablished)
+	fill(&to.TCPFinWait, def.TCPFinWait)
+	fill(&to.TCPCloseWait, def.TCPCloseWait)
+	fill(&to.TCPLastAck, def.TCPLastAck)
+	fill(&to.TCPTimeWait, def.TCPTimeWait)
+	fill(&to.TCPClose, def.TCPClose)
+	fill(&to.TCPUnacknowledged, def.TCPUnacknowledged)
+	fill(&to.TCPRetrans, def.TCPRetrans)
+	fill(&to.UDP, def.UDP)
+	fill(&to.UDPStream, def.UDPStream)
+	fill(&to.ICMP, def.ICMP)
+	fill(&to.Generic, def.Generic)
+	return c
+}
+
+// Index into Table.tcpTimeout beyond the states.
+const (
+	toRetrans = int(numTCPStates)
+	toUnack   = int(numTCPStates) + 1
+)
+
+// Table is the connection table: every confirmed connection, indexed by
+// both of its tuples.
+//
+// Layout: 64 shards, chosen by the top bits of the tuple hash. Each shard
+// has a mutex, an open-addressing index (linear probing, backward-shift
+// deletion; a slot is 8 bytes: 32 bits of hash and a 32-bit ref naming the
+// owning shard, the slot and the direction) and a slab of Conns in chunks.
+// The hash is symmetric, so without NAT both tuples of a connection land in
+// the same shard and one lock covers a packet in either direction. A NATed
+// reply tuple may land in another shard; its index entry then refers to
+// the owning shard, and the lookup moves to that shard's lock.
+//
+// Lock order: shards in ascending index order; never two shards otherwise,
+// except with TryLock.
+type Table struct {
+	cfg     Config
+	clock   pipeline.Clock
+	seed    [2]uint64
+	max     int64
+	count   atomic.Int64 // confirmed connections (and reservations being inserted)
+	shards  [numShards]shard
+	pool    sync.Pool // unconfirmed connections
+	timeout struct {
+		tcp                                [numTCPStates + 2]int64
+		udp, udpStream, icmp, generic, ns2 int64
+	}
+	maxRetrans uint8
+
+	// Counters kept outside the shard locks.
+	invalid, drop, errs atomic.Uint64
+
+	subMu sync.Mutex                      // subMu serialises Subscribe/Close
+	subs  atomic.Pointer[[]*Subscription] // copy on write
+
+	reapShard atomic.Uint32
+}
+
+type shard struct {
+	mu sync.Mutex
+	// mu protects everything below, and the fields of every Conn in
+	// this shard's slab.
+	id       uint8
+	slots    []uint64
+	used     int
+	chunks   []*[chunkSize]Conn // len fixed at creation, so other shards may read it
+	n        uint32             // slab high-water mark
+	freeHead uint32             // FIFO free list (slot+1)
+	freeTail uint32
+	unHead   uint32 // unassured (early-drop) list, oldest first (slot+1)
+	unTail   uint32
+	live     int
+	cursor   uint32 // reaper position in the slab
+	ops      uint32
+	st       shardStats
+	_        [64]byte
+}
+
+type shardStats struct {
+	found, ignore, insert, insertFailed, earlyDrop, searchRestart, clashResolve, chainTooLong, deleted uint64
+}
+
+// NewTable returns an empty table.
+func NewTable(cfg Config, clock pipeline.Clock) *Table {
+	if clock == nil {
+		clock = pipeline.WallClock{}
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = 262144
+	}
+	if cfg.MaxEntries > maxPerShard {
+		cfg.MaxEntries = maxPerShard
+	}
+	if cfg.TCPMaxRetrans <= 0 {
+		cfg.TCPMaxRetrans = 3
+	}
+	if cfg.TCPMaxRetrans > 255 {
+		cfg.TCPMaxRetrans = 255
+	}
+	t := &Table{cfg: cfg, clock: clock, max: int64(cfg.MaxEntries), maxRetrans: uint8(cfg.TCPMaxRetrans)}
+	if cfg.Seed != 0 {
+		t.seed = [2]uint64{mix(cfg.Seed), mix(cfg.Seed ^ 0x9e3779b97f4a7c15)}
+	} else {
+		t.seed = [2]uint64{rand.Uint64(), rand.Uint64()}
+	}
+	to := cfg.Timeouts
+	ns := func(d time.Duration) int64 { return int64(d) }
+	t.timeout.tcp = [numTCPStates + 2]int64{
+		TCPNone:        ns(to.TCPSynSent),
+		TCPSynSent:     ns(to.TCPSynSent),
+		TCPSynRecv:     ns(to.TCPSynRecv),
+		TCPEstablished: ns(to.TCPEstablished),
+		TCPFinWait:     ns(to.TCPFinWait),
+		TCPCloseWait:   ns(to.TCPCloseWait),
+		TCPLastAck:     ns(to.TCPLastAck),
+		TCPTimeWait:    ns(to.TCPTimeWait),
+		TCPClose:       ns(to.TCPClose),
+		TCPSynSent2:    ns(to.TCPSynSent),
+		toRetrans:      ns(to.TCPRetrans),
+		toUnack:        ns(to.TCPUnacknowledged),
+	}
+	t.timeout.udp, t.timeout.udpStream = ns(to.UDP), ns(to.UDPStream)
+	t.timeout.icmp, t.timeout.generic = ns(to.ICMP), ns(to.Generic)
+	nChunks := (cfg.MaxEntries + chunkSize - 1) / chunkSize
+	slots := 1024
+	for slots*5 < (4*cfg.MaxEntries/numShards)*8 && slots < 1<<16 {
+		slots *= 2
+	}
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.id = uint8(i)
+		s.chunks = make([]*[chunkSize]Conn, nChunks)
+		s.slots = make([]uint64, slots)
+	}
+	t.pool.New = func() any { return new(Conn) }
+	empty := []*Subscription{}
+	t.subs.Store(&empty)
+	return t
+}
+
+// FromEnv returns the pipeline's table, making it on first use from the
+// environment's configuration and clock. Every conntrack stage, the
+// confirm stage, NAT and the control socket share it.
+func FromEnv(env *pipeline.Env) (*Table, error) {
+	v, err := env.Shared("conntrack.table", func() (any, error) {
+		return NewTable(NewConfig(env.Config), env.Clock), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Table), nil
+}
+
+// Clock returns the clock the table reads.
+func (t *Table) Clock() pipeline.Clock { return t.clock }
+
+// Max returns the configured maximum number of entries.
+func (t *Table) Max() int { return int(t.max) }
+
+// Count returns the number of entries (conntrack -C).
+func (t *Table) Count() int { return int(t.count.Load()) }
+
+// ---- references and slabs ----
+
+// A ref names one index entry: bit 31 the direction, bits 24-29 the
+// owning shard, bits 0-23 the slab slot plus one (so a ref is never 0).
+func makeRef(home uint8, idx uint32, dir int) uint32 {
+	return uint32(dir)<<31 | uint32(home)<<24 | (idx + 1)
+}
+
+func refDir(r uint32) int    { return int(r >> 31) }
+func refHome(r uint32) uint8 { return uint8(r>>24) & (numShards - 1) }
+func refIdx(r uint32) uint32 { return r&0xffffff - 1 }
+
+func (s *shard) at(idx uint32) *Conn { return &s.chunks[idx>>chunkShift][idx&(chunkSize-1)] }
+
+func (t *Table) connOf(ref uint32) *Conn { return t.shards[refHome(ref)].at(refIdx(ref)) }
+
+func (t *Table) shardOf(h uint64) *shard { return &t.shards[h>>(64-shardBits)] }
+
+// allocLocked takes a slab slot: the oldest freed one, else a new one.
+func (s *shard) allocLocked() *Conn {
+	if s.freeHead != 0 {
+		c := s.at(s.freeHead - 1)
+		s.freeHead = c.next
+		if s.freeHead == 0 {
+			s.freeTail = 0
+		}
+		return c
+	}
+	idx := s.n
+	if s.chunks[idx>>chunkShift] == nil {
+		s.chunks[idx>>chunkShift] = new([chunkSize]Conn)
+	}
+	s.n++
+	c := s.at(idx)
+	c.idx = idx
+	return c
+}
+
+func (s *shard) pushFreeLocked(c *Conn) {
+	c.next = 0
+	if s.freeTail == 0 {
+		s.freeHead = c.idx + 1
+	} else {
+		s.at(s.freeTail - 1).next = c.idx + 1
+	}
+	s.freeTail = c.idx + 1
+}
+
+func (s *shard) linkUnassuredLocked(c *Conn) {
+	c.flags |= cfUnassured
+	c.next = 0
+	c.prev = s.unTail
+	if s.unTail == 0 {
+		s.unHead = c.idx + 1
+	} else {
+		s.at(s.unTail - 1).next = c.idx + 1
+	}
+	s.unTail = c.idx + 1
+}
+
+func (s *shard) unlinkUnassuredLocked(c *Conn) {
+	if c.flags&cfUnassured == 0 {
+		return
+	}
+	c.flags &^= cfUnassured
+	if c.prev == 0 {
+		s.unHead = c.next
+	} else {
+		s.at(c.prev - 1).next = c.next
+	}
+	if c.next == 0 {
+		s.unTail = c.prev
+	} else {
+		s.at(c.next - 1).prev = c.prev
+	}
+	c.prev, c.next = 0, 0
+}
+
+// ---- the index ----
+
+func (s *shard) insertSlotLocked(h uint32, ref uint32) {
+	if (s.used+1)*8 > len(s.slots)*5 {
+		s.growLocked()
+	}
+	m := uint32(len(s.slots) - 1)
+	n := 0
+	for i := h & m; ; i = (i + 1) & m {
+		if s.slots[i] == 0 {
+			s.slots[i] = uint64(h)<<32 | uint64(ref)
+			s.used++
+			if n >= chainTooLong {
+				s.st.chainTooLong++
+			}
+			return
+		}
+		n++
+	}
+}
+
+// growLocked doubles the index. The stored hash bits make this a pass
+// over the slots alone; it stops only this shard, for a time bounded by
+// its size.
+func (s *shard) growLocked() {
+	old := s.slots
+	s.slots = make([]uint64, 2*len(old))
+	m := uint32(len(s.slots) - 1)
+	for _, v := range old {
+		if v == 0 {
+			continue
+		}
+		for i := uint32(v>>32) & m; ; i = (i + 1) & m {
+			if s.slots[i] == 0 {
+				s.slots[i] = v
+				break
+			}
+		}
+	}
+}
+
+// removeSlotLocked deletes the entry (h, ref) with backward-shift
+// deletion, so probes never meet tombstones.
+func (s *shard) removeSlotLocked(h uint32, ref uint32) {
+	m := uint32(len(s.slots) - 1)
+	want := uint64(h)<<32 | uint64(ref)
+	i := h & m
+	for s.slots[i] != want {
+		if s.slots[i] == 0 {
+			return
+		}
+		i = (i + 1) & m
+	}
+	j := i
+	for {
+		j = (j + 1) & m
+		v := s.slots[j]
+		if v == 0 {
+			break
+		}
+		k := uint32(v>>32) & m
+		// Leave v where it is if its home k lies cyclically in (i, j].
+		if i <= j {
+			if i < k && k <= j {
+				continue
+			}
+		} else if i < k || k <= j {
+			continue
+		}
+		s.slots[i] = v
+		i = j
+	}
+	s.slots[i] = 0
+	s.used--
+}
+
+// findLocked probes s (locked) for tu. It returns the first live entry
+// with that tuple. Expired connections met on the way whose locks are at
+// hand are freed; an entry owned by another shard is returned without an
+// expiry check (the caller checks it under the owner's lock).
+func (t *Table) findLocked(s *shard, tu *Tuple, h uint32, now int64) (*Conn, uint32) {
+	m := uint32(len(s.slots) - 1)
+restart:
+	for i := h & m; ; i = (i + 1) & m {
+		v := s.slots[i]
+		if v == 0 {
+			return nil, 0
+		}
+		if uint32(v>>32) != h {
+			continue
+		}
+		ref := uint32(v)
+		c := t.connOf(ref)
+		if c.tuple[refDir(ref)] != *tu {
+			continue
+		}
+		if refHome(ref) == s.id && c.expires <= now {
+			if t.tryFreeLocked(s, c, now) {
+				goto restart
+			}
+			continue
+		}
+		return c, ref
+	}
+}
+
+// tryFreeLocked frees expired c whose home shard s is locked, taking the
+// reply shard's lock only if it is free at once.
+func (t *Table) tryFreeLocked(s *shard, c *Conn, now int64) bool {
+	if c.rshard == s.id {
+		t.freeLocked(c, now)
+		return true
+	}
+	o := &t.shards[c.rshard]
+	if o.mu.TryLock() {
+		t.freeLocked(c, now)
+		o.mu.Unlock()
+		return true
+	}
+	return false
+}
+
+// freeLocked removes c from the table. Both its shards are locked.
+func (t *Table) freeLocked(c *Conn, now int64) {
+	hs, rs := &t.shards[c.home], &t.shards[c.rshard]
+	hs.removeSlotLocked(c.hash[0], makeRef(c.home, c.idx, Original))
+	rs.removeSlotLocked(c.hash[1], makeRef(c.home, c.idx, Reply))
+	hs.unlinkUnassuredLocked(c)
+	t.emitLocked(EventDestroy, c, now)
+	c.gen++
+	c.flags = 0
+	c.status |= packet.CTStatusDying
+	hs.pushFreeLocked(c)
+	hs.live--
+	hs.st.deleted++
+	t.count.Add(-1)
+}
+
+// reapLocked walks up to visits slab slots of s from its cursor and frees
+// the expired connections it meets: the incremental reaper.
+func (t *Table) reapLocked(s *shard, now int64, visits int) (freed int) {
+	for ; visits > 0 && s.n > 0; visits-- {
+		if s.cursor >= s.n {
+			s.cursor = 0
+		}
+		c := s.at(s.cursor)
+		s.cursor++
+		if c.flags&cfLive != 0 && c.expires <= now && t.tryFreeLocked(s, c, now) {
+			freed++
+		}
+	}
+	return freed
+}
+
+// Reap walks the shards in turn for up to budget slab slots and frees
+// expired connections; it returns how many it freed. Lookups reap a few
+// slots of their shard as they go; a housekeeping loop may call Reap so
+// an idle table empties too.
+func (t *Table) Reap(budget int) int {
+	now := t.clock.Now()
+	freed := 0
+	per := budget / numShards
+	if per < 16 {
+		per = 16
+	}
+	for budget > 0 {
+		s := &t.shards[t.reapShard.Add(1)%numShards]
+		s.mu.Lock()
+		freed += t.reapLocked(s, now, per)
+		s.mu.Unlock()
+		budget -= per
+	}
+	return freed
+}
+
+// lookup finds the live connection with tuple tu. On success the
+// connection's home shard is locked and returned; the caller unlocks it.
+func (t *Table) lookup(tu *Tuple, now int64) (*Conn, int, *shard) {
+	h := hashTuple(tu, t.seed)
+	s := t.shardOf(h)
+	for attempt := 0; attempt < 4; attempt++ {
+		s.mu.Lock()
+		s.ops++
+		if s.ops%reapEvery == 0 {
+			t.reapLocked(s, now, reapVisits)
+		}
+		c, ref := t.findLocked(s, tu, uint32(h), now)
+		if c == nil {
+			s.mu.Unlock()
+			return nil, 0, nil
+		}
+		home := refHome(ref)
+		if home == s.id {
+			s.st.found++
+			return c, refDir(ref), s
+		}
+		// The entry belongs to another shard (a NATed reply tuple): move
+		// to the owner's lock and check the slot was not reused meanwhile.
+		gen := c.gen
+		s.mu.Unlock()
+		hs := &t.shards[home]
+		hs.mu.Lock()
+		if c.gen == gen && c.flags&cfLive != 0 {
+			if c.expires > now {
+				hs.st.found++
+				return c, refDir(ref), hs
+			}
+			hs.mu.Unlock()
+			t.kill(home, c.idx, gen, now)
+		} else {
+			hs.st.searchRestart++
+			hs.mu.Unlock()
+		}
+	}
+	return nil, 0, nil
+}
+
+// Lookup returns a copy of the live connection with tuple tu in either
+// direction, and the direction tu matched.
+func (t *Table) Lookup(tu Tuple) (e Entry, dir int, ok bool) {
+	c, dir, hs := t.lookup(&tu, t.clock.Now())
+	if c == nil {
+		return Entry{}, 0, false
+	}
+	c.snapshot(&e)
+	hs.mu.Unlock()
+	return e, dir, true
+}
+
+// TupleTaken reports whether a live connection other than ignore uses tu
+// in either direction; NAT asks it of candidate reply tuples
+// (nf_conntrack_tuple_taken).
+func (t *Table) TupleTaken(tu Tuple, ignore *Conn) bool {
+	c, _, hs := t.lookup(&tu, t.clock.Now())
+	if c == nil {
+		return false
+	}
+	hs.mu.Unlock()
+	return c != ignore
+}
+
+func lockPair(a, b *shard) {
+	switch {
+	case a == b:
+		a.mu.Lock()
+	case a.id < b.id:
+		a.mu.Lock()
+		b.mu.Lock()
+	default:
+		b.mu.Lock()
+		a.mu.Lock()
+	}
+}
+
+func unlockPair(a, b *shard) {
+	a.mu.Unlock()
+	if a != b {
+		b.mu.Unlock()
+	}
+}
+
+// kill frees the connection in slot idx of shard home if its generation
+// is still gen. No shard lock may be held.
+func (t *Table) kill(home uint8, idx uint32, gen uint32, now int64) bool {
+	hs := &t.shards[home]
+	for {
+		hs.mu.Lock()
+		if idx >= hs.n {
+			hs.mu.Unlock()
+			return false
+		}
+		c := hs.at(idx)
+		if c.gen != gen || c.flags&cfLive == 0 {
+			hs.mu.Unlock()
+			return false
+		}
+		r := c.rshard
+		if r == home {
+			t.freeLocked(c, now)
+			hs.mu.Unlock()
+			return true
+		}
+		rs := &t.shards[r]
+		if r > home || rs.mu.TryLock() {
+			if r > home {
+				rs.mu.Lock()
+			}
+			t.freeLocked(c, now)
+			rs.mu.Unlock()
+			hs.mu.Unlock()
+			return true
+		}
+		hs.mu.Unlock()
+		lockPair(hs, rs)
+		ok := c.gen == gen && c.flags&cfLive != 0 && c.rshard == r
+		if ok {
+			t.freeLocked(c, now)
+		}
+		unlockPair(hs, rs)
+		if ok || c.gen != gen || c.flags&cfLive == 0 {
+			return ok
+		}
+	}
+}
+
+// Kill removes c if it is still the connection it was (same generation).
+func (t *Table) Kill(c *Conn, gen uint32) bool {
+	return t.kill(c.home, c.idx, gen, t.clock.Now())
+}
+
+// earlyDrop frees the oldest connection that is not ASSURED, looking
+// first at earlyDropShards shards from start, then at all of them
+// (Linux's early_drop). It reports whether one was freed.
+func (t *Table) earlyDrop(start uint8, now int64) bool {
+	type cand struct {
+		home      uint8
+		idx, gen  uint32
+		startTime int64
+		ok        bool
+	}
+	var best cand
+	look := func(i int) {
+		s := &t.shards[(int(start)+i)%numShards]
+		s.mu.Lock()
+		t.reapLocked(s, now, reapVisits)
+		if s.unHead != 0 {
+			c := s.at(s.unHead - 1)
+			if !best.ok || c.start < best.startTime {
+				best = cand{s.id, c.idx, c.gen, c.start, true}
+			}
+		}
+		s.mu.Unlock()
+	}
+	for i := 0; i < earlyDropShards; i++ {
+		look(i)
+	}
+	for i := earlyDropShards; i < numShards && !best.ok; i++ {
+		look(i)
+	}
+	if !best.ok {
+		return false
+	}
+	if t.kill(best.home, best.idx, best.gen, now) {
+		s := &t.shards[best.home]
+		s.mu.Lock()
+		s.st.earlyDrop++
+		s.mu.Unlock()
+		return true
+	}
+	return false
+}
+
+// reserve takes room for one more entry, evicting if the table is full.
+func (t *Table) reserve(start uint8, now int64) bool {
+	for i := 0; i < 3; i++ {
+		if t.count.Add(1) <= t.max {
+			return true
+		}
+		t.count.Add(-1)
+		if !t.earlyDrop(start, now) {
+			return false
+		}
+	}
+	return false
+}
+
+// newConn returns a blank unconfirmed connection from the pool.
+func (t *Table) newConn() *Conn {
+	c := t.pool.Get().(*Conn)
+	*c = Conn{flags: cfPooled}
+	return c
+}
+
+// Confirm inserts the unconfirmed connection the packet carries, as
+// __nf_conntrack_confirm does when a packet leaves the last hook. Packets
+// without an unconfirmed connection pass untouched. A clash with an entry
+// made meanwhile for the same flow (two first packets in one batch) is
+// resolved by attaching the packet to that entry when both tuples agree
+// (clash_resolve); otherwise the packet is dropped (insert_failed). A full
+// table that cannot early-drop anything drops the packet as table-full.
+func (t *Table) Confirm(pkt *packet.Packet) pipeline.Verdict {
+	u, ok := pkt.CT.(*Conn)
+	if !ok || u == nil || u.flags&cfPooled == 0 {
+		return pipeline.Continue
+	}
+	now := t.clock.Now()
+	h0 := hashTuple(&u.tuple[0], t.seed)
+	h1 := hashTuple(&u.tuple[1], t.seed)
+	s0, s1 := t.shardOf(h0), t.shardOf(h1)
+	if !t.reserve(s0.id, now) {
+		t.drop.Add(1)
+		t.release(pkt, u)
+		pkt.Drop = packet.DropTableFull
+		return pipeline.Drop
+	}
+	lockPair(s0, s1)
+	if w := t.clashLocked(s0, s1, u, uint32(h0), uint32(h1), now); w != nil {
+		t.count.Add(-1)
+		if w.tuple == u.tuple {
+			// The same flow, confirmed by an earlier packet of this
+			// batch: carry on with the winner.
+			s0.st.clashResolve++
+			w.packets[Original]++
+			w.bytes[Original] += uint64(pkt.Parsed.Length)
+			pkt.CT = w
+			pkt.CTStatus = w.status
+			pkt.CTMark = w.mark
+			unlockPair(s0, s1)
+			t.putConn(u)
+			return pipeline.Continue
+		}
+		s0.st.insertFailed++
+		unlockPair(s0, s1)
+		t.drop.Add(1)
+		t.release(pkt, u)
+		pkt.Drop = packet.DropCTInvalid
+		return pipeline.Drop
+	}
+	c := s0.allocLocked()
+	idx, gen := c.idx, c.gen
+	*c = *u
+	c.idx, c.gen = idx, gen
+	c.home, c.rshard = s0.id, s1.id
+	c.hash = [2]uint32{uint32(h0), uint32(h1)}
+	c.flags = cfConfirmed | cfLive
+	c.status |= packet.CTStatusConfirmed
+	c.status &^= packet.CTStatusDying
+	s0.insertSlotLocked(uint32(h0), makeRef(s0.id, idx, Original))
+	s1.insertSlotLocked(uint32(h1), makeRef(s0.id, idx, Reply))
+	if c.status&packet.CTStatusAssured == 0 {
+		s0.linkUnassuredLocked(c)
+	}
+	s0.live++
+	s0.st.insert++
+	t.emitLocked(EventNew, c, now)
+	pkt.CT = c
+	pkt.CTStatus = c.status
+	unlockPair(s0, s1)
+	t.putConn(u)
+	return pipeline.Continue
+}
+
+// clashLocked returns a live entry that already uses one of u's tuples.
+func (t *Table) clashLocked(s0, s1 *shard, u *Conn, h0, h1 uint32, now int64) *Conn {
+	for d, s := range [2]*shard{s0, s1} {
+		h := h0
+		if d == 1 {
+			h = h1
+		}
+		m := uint32(len(s.slots) - 1)
+	restart:
+		for i := h & m; ; i = (i + 1) & m {
+			v := s.slots[i]
+			if v == 0 {
+				break
+			}
+			if uint32(v>>32) != h {
+				continue
+			}
+			ref := uint32(v)
+			c := t.connOf(ref)
+			if c.tuple[refDir(ref)] != u.tuple[d] {
+				continue
+			}
+			home := refHome(ref)
+			locked := func(x uint8) bool { return x == s0.id || x == s1.id }
+			if locked(home) && c.expires <= now {
+				if locked(c.rshard) {
+					t.freeLocked(c, now)
+					goto restart
+				}
+				continue
+			}
+			return c
+		}
+	}
+	return nil
+}
+
+func (t *Table) putConn(u *Conn) {
+	u.flags = 0
+	t.pool.Put(u)
+}
+
+// release detaches and recycles an unconfirmed connection from a packet
+// that will not be confirmed.
+func (t *Table) release(pkt *packet.Packet, u *Conn) {
+	pkt.CT = nil
+	t.putConn(u)
+}
+
+// SetMark sets a connection's mark (CONNMARK).
+func (t *Table) SetMark(c *Conn, mark uint32) {
+	if c.flags&cfPooled != 0 {
+		c.mark = mark
+		return
+	}
+	s := &t.shards[c.home]
+	s.mu.Lock()
+	c.mark = mark
+	s.mu.Unlock()
+}
+
+// SetStatus ORs status bits into a connection.
+func (t *Table) SetStatus(c *Conn, bits packet.CTStatus) {
+	if c.flags&cfPooled != 0 {
+		c.status |= bits
+		return
+	}
+	s := &t.shards[c.home]
+	s.mu.Lock()
+	c.status |= bits
+	s.mu.Unlock()
+}
+
+// Snapshot copies c under its lock.
+func (t *Table) Snapshot(c *Conn) Entry {
+	var e Entry
+	if c.flags&cfPooled != 0 {
+		c.snapshot(&e)
+		return e
+	}
+	s := &t.shards[c.home]
+	s.mu.Lock()
+	c.snapshot(&e)
+	s.mu.Unlock()
+	return e
+}
+
+// ---- listing, deleting, flushing ----
+
+// Filter selects entries for Delete and listing; nil fields match all.
+type Filter func(e *Entry) bool
+
+// Range calls fn with a copy of every live entry, one shard at a time:
+// each shard is locked only while its entries are copied. fn runs with
+// no lock held and may stop the walk by returning false.
+func (t *Table) Range(fn func(e *Entry) bool) {
+	now := t.clock.Now()
+	var buf []Entry
+	for i := range t.shards {
+		s := &t.shards[i]
+		buf = buf[:0]
+		s.mu.Lock()
+		for idx := uint32(0); idx < s.n; idx++ {
+			c := s.at(idx)
+			if c.flags&cfLive == 0 || c.expires <= now {
+				continue
+			}
+			buf = append(buf, Entry{})
+			c.snapshot(&buf[len(buf)-1])
+		}
+		s.mu.Unlock()
+		for j := range buf {
+			if !fn(&buf[j]) {
+				return
+			}
+		}
+	}
+}
+
+// Delete removes every entry f selects (nil: all) and returns how many
+// (conntrack -D). Each shard is locked only while it is scanned.
+func (t *Table) Delete(f Filter) int {
+	now := t.clock.Now()
+	type victim struct{ idx, gen uint32 }
+	var vs []victim
+	n := 0
+	var e Entry
+	for i := range t.shards {
+		s := &t.shards[i]
+		vs = vs[:0]
+		s.mu.Lock()
+		for idx := uint32(0); idx < s.n; idx++ {
+			c := s.at(idx)
+			if c.flags&cfLive == 0 {
+				continue
+			}
+			if f != nil {
+				c.snapshot(&e)
+				if !f(&e) {
+					continue
+				}
+			}
+			vs = append(vs, victim{idx, c.gen})
+		}
+		s.mu.Unlock()
+		for _, v := range vs {
+			if t.kill(uint8(i), v.idx, v.gen, now) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Flush removes every entry (conntrack -F).
+func (t *Table) Flush() int { return t.Delete(nil) }
+
+// ---- statistics ----
+
+// Stats are the table's counters under conntrack -S's names.
+type Stats struct {
+	Found, Invalid, Ignore, Insert, InsertFailed, Drop, EarlyDrop, Error,
+	SearchRestart, ClashResolve, ChainTooLong uint64
+	Entries, Max int
+}
+
+// Stats sums the counters of every shard.
+func (t *Table) Stats() Stats {
+	st := Stats{Invalid: t.invalid.Load(), Drop: t.drop.Load(), Error: t.errs.Load(),
+		Entries: t.Count(), Max: int(t.max)}
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		x := s.st
+		s.mu.Unlock()
+		st.Found += x.found
+		st.Ignore += x.ignore
+		st.Insert += x.insert
+		st.InsertFailed += x.insertFailed
+		st.EarlyDrop += x.earlyDrop
+		st.SearchRestart += x.searchRestart
+		st.ClashResolve += x.clashResolve
+		st.ChainTooLong += x.chainTooLong
+	}
+	return st
+}
+
+// Counters lists the statistics in conntrack -S order.
+func (s Stats) Counters() []pipeline.Counter {
+	return []pipeline.Counter{
+		{Name: "found", Value: s.Found},
+		{Name: "invalid", Value: s.Invalid},
+		{Name: "ignore", Value: s.Ignore},
+		{Name: "insert", Value: s.Insert},
+		{Name: "insert_failed", Value: s.InsertFailed},
+		{Name: "drop", Value: s.Drop},
+		{Name: "early_drop", Value: s.EarlyDrop},
+		{Name: "error", Value: s.Error},
+		{Name: "search_restart", Value: s.SearchRestart},
+		{Name: "clash_resolve", Value: s.ClashResolve},
+		{Name: "chaintoolong", Value: s.ChainTooLong},
+	}
+}
