@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"testing"
@@ -28,6 +29,25 @@ func FuzzConfigDecode(f *testing.F) {
 		if err == nil {
 			if c == nil {
 				t.Fatal("nil config and nil error")
+			}
+			lines := bytes.Count(data, []byte("\n")) + 1
+			check := func(what string, p Pos) {
+				if p.File != "fuzz.toml" || p.Line < 1 || p.Line > lines || p.Col < 1 {
+					t.Fatalf("%s at %v, outside the file (%d lines)", what, p, lines)
+				}
+			}
+			for _, ch := range c.Chains {
+				check("chain "+ch.Name, ch.Pos)
+				for _, r := range ch.Rules {
+					check("rule", r.Pos)
+					for _, kv := range r.Keys {
+						check("key "+kv.Key, kv.Pos)
+						check("value of "+kv.Key, kv.Value.Pos)
+					}
+				}
+			}
+			for _, s := range c.Sets {
+				check("set "+s.Name, s.Pos)
 			}
 			return
 		}
