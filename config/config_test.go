@@ -661,6 +661,14 @@ n = 5
 	}
 }
 
+func TestBOMAndCRLF(t *testing.T) {
+	src := "\xEF\xBB\xBF[[interface]]\r\nname = \"lan0\"\r\naddr = \"192.168.1.1/24\"\r\nmtu = 1\r\n"
+	_, err := Parse("w.toml", []byte(src))
+	if err == nil || err.Error() != "w.toml:4:1: mtu: 1 out of range 68..65535" {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func TestSuggest(t *testing.T) {
 	cands := []string{"mtu", "name", "addr", "device", "mac", "bridge", "nfqueue"}
 	tests := []struct {

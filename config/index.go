@@ -190,6 +190,9 @@ func (s *scanner) skipLine() {
 
 func (s *scanner) document() {
 	cur := ""
+	if len(s.src) >= 3 && s.src[0] == 0xEF && s.src[1] == 0xBB && s.src[2] == 0xBF {
+		s.i = 3 // UTF-8 byte order mark
+	}
 	for {
 		s.skipSpace(true)
 		if s.eof() {
