@@ -402,3 +402,28 @@ func itoa(n int) string {
 	}
 	return string(d)
 }
+
+// FuzzChecksum compares the unrolled checksum and the IPv4 header sum with
+// the reference.
+func FuzzChecksum(f *testing.F) {
+	f.Add([]byte{}, uint16(0))
+	f.Add([]byte{0xff}, uint16(0xffff))
+	f.Add(make([]byte, 61), uint16(1))
+	f.Add(mustHex("4500 001c 0001 0000 4011 6ccc 0a00 0001 0a00 0002"), uint16(0))
+	f.Fuzz(func(t *testing.T, b []byte, init uint16) {
+		if got, want := header.Checksum(b, init), refChecksum(b, init); got != want {
+			t.Fatalf("Checksum = %#04x, want %#04x", got, want)
+		}
+		if len(b) >= 20 {
+			hl := min(len(b), 60) &^ 3
+			if got, want := header.IPv4HeaderSum(b, hl), refChecksum(b[:hl], 0); got != want {
+				t.Fatalf("ipv4HeaderSum(%d) = %#04x, want %#04x", hl, got, want)
+			}
+			if b[0]>>4 == 4 { // a non-zero sum, as Validate guarantees
+				if got, want := header.IPv4HeaderOK(b, hl), refChecksum(b[:hl], 0) == 0xffff; got != want {
+					t.Fatalf("ipv4HeaderChecksumOK(%d) = %v, want %v", hl, got, want)
+				}
+			}
+		}
+	})
+}

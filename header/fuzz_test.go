@@ -128,6 +128,8 @@ func FuzzTCPOptions(f *testing.F) {
 	f.Add([]byte{2, 0})
 	f.Add([]byte{8, 10, 1, 2, 3})
 	f.Add([]byte{0, 2, 4, 5, 0xb4})
+	f.Add([]byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2})                                      // NOP NOP TS
+	f.Add([]byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2}) // + SACK
 	f.Fuzz(func(t *testing.T, opts []byte) {
 		var o, o2 header.TCPOptions
 		header.ParseTCPOptions(opts, &o)
@@ -138,6 +140,11 @@ func FuzzTCPOptions(f *testing.F) {
 		header.ParseTCPOptions(opts, &o2)
 		if o != o2 {
 			t.Fatalf("parse depends on the previous contents: %+v vs %+v", o, o2)
+		}
+		var w header.TCPOptions
+		header.ParseTCPOptionsWalk(opts, &w)
+		if o != w {
+			t.Fatalf("fast path %+v, walk %+v", o, w)
 		}
 		for i := o.NumSACK; i < 4; i++ {
 			if o.SACK[i] != (header.SACKBlock{}) {

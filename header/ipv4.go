@@ -121,7 +121,7 @@ func (b IPv4) Validate() Reason {
 	if tl > len(b) {
 		return ReasonTruncated
 	}
-	if Checksum(b[:hl], 0) != 0xffff {
+	if !ipv4HeaderChecksumOK(b, hl) {
 		return ReasonBadChecksum
 	}
 	return ReasonNone

@@ -172,7 +172,44 @@ type TCPOptions struct {
 
 // ParseTCPOptions decodes opts into o. It allocates nothing; malformed
 // options stop the walk and set o.Malformed.
+//
+// Two layouts take a fast path, as Linux's tcp_parse_aligned_timestamp
+// does for the first: NOP NOP TS (Linux, BSD, macOS on established
+// segments) and MSS SACK-permitted TS NOP WS (the Linux SYN). Any other
+// layout is walked option by option with the same result. Fields are
+// stored one by one after zeroing: a composite literal is built on the
+// stack and copied with wide loads that stall on store forwarding.
 func ParseTCPOptions(opts []byte, o *TCPOptions) {
+	switch len(opts) {
+	case 12:
+		if binary.BigEndian.Uint32(opts[0:4]) == 0x0101080a {
+			*o = TCPOptions{}
+			o.HasTimestamp = true
+			o.TSVal = binary.BigEndian.Uint32(opts[4:8])
+			o.TSEcr = binary.BigEndian.Uint32(opts[8:12])
+			return
+		}
+	case 20:
+		if binary.BigEndian.Uint16(opts[0:2]) == 0x0204 &&
+			binary.BigEndian.Uint32(opts[4:8]) == 0x0402080a &&
+			binary.BigEndian.Uint32(opts[16:20])>>8 == 0x010303 {
+			*o = TCPOptions{}
+			o.MSS = binary.BigEndian.Uint16(opts[2:4])
+			o.WindowScale = opts[19]
+			o.HasMSS = true
+			o.HasWScale = true
+			o.SACKPermitted = true
+			o.HasTimestamp = true
+			o.TSVal = binary.BigEndian.Uint32(opts[8:12])
+			o.TSEcr = binary.BigEndian.Uint32(opts[12:16])
+			return
+		}
+	}
+	parseTCPOptionsWalk(opts, o)
+}
+
+// parseTCPOptionsWalk is ParseTCPOptions without the fast paths.
+func parseTCPOptionsWalk(opts []byte, o *TCPOptions) {
 	*o = TCPOptions{}
 	for i := 0; i < len(opts); {
 		kind := opts[i]
