@@ -25,8 +25,10 @@ package pipeline
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
+	"fwd/config"
 	"fwd/packet"
 )
 
@@ -54,7 +56,8 @@ type Pipeline struct {
 	// Trace, when set, is called for packets with Trace set.
 	Trace TraceFunc
 
-	runners atomic.Pointer[[]*Runner]
+	runners  atomic.Pointer[[]*Runner]
+	reloadMu sync.Mutex // serialises reloads
 }
 
 // Build provisions every registered stage named by order. A stage module is
@@ -310,4 +313,50 @@ func (r *Runner) Tick() {
 func (r *Runner) CountDrop(inIf int16, reason packet.DropReason) {
 	r.Stats.in(inIf)
 	r.Stats.drop(reason)
+}
+
+// Reloader is a module that can take a new configuration without losing
+// its state (conntrack entries, NAT bindings, rule counters). A reload is
+// two-phase so it is atomic: every Reloader prepares first (parse,
+// compile, allocate: anything that can fail), and only when all have
+// succeeded are the commits run, between batches. A failed prepare leaves
+// everything as it was.
+type Reloader interface {
+	PrepareReload(cfg *config.Config) (commit func(), err error)
+}
+
+// Reload moves every Reloader to cfg, or none: each module that
+// implements Reloader, then each registered with Env.AddReloader (shared
+// state such as one ruleset behind several stages registers once, by key).
+func (p *Pipeline) Reload(cfg *config.Config) error {
+	var commits []func()
+	prepare := func(r Reloader) error {
+		c, err := r.PrepareReload(cfg)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			commits = append(commits, c)
+		}
+		return nil
+	}
+	for _, m := range p.mods {
+		if r, ok := m.(Reloader); ok {
+			if err := prepare(r); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range p.Env.reloaders() {
+		if err := prepare(r); err != nil {
+			return err
+		}
+	}
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	for _, c := range commits {
+		c()
+	}
+	p.Env.Config = cfg
+	return nil
 }

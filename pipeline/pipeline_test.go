@@ -309,3 +309,36 @@ func (nopStage) Name() string                            { return "nop" }
 func (nopStage) Process(*packet.Packet) pipeline.Verdict { return pipeline.Continue }
 
 func init() { pipeline.Register(nopStage{}) }
+
+type reloadProbe struct {
+	fail      bool
+	committed *int
+}
+
+func (r reloadProbe) PrepareReload(cfg *config.Config) (func(), error) {
+	if r.fail {
+		return nil, fmt.Errorf("refused")
+	}
+	return func() { *r.committed++ }, nil
+}
+
+// A reload commits everywhere or nowhere.
+func TestReloadAllOrNothing(t *testing.T) {
+	env := testEnv()
+	pl, err := pipeline.Build(env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	env.AddReloader("a", reloadProbe{committed: &n})
+	env.AddReloader("a", reloadProbe{fail: true, committed: &n}) // same key: ignored
+	old := env.Config
+	if err := pl.Reload(config.Default()); err != nil || n != 1 || env.Config == old {
+		t.Fatalf("good reload: err %v commits %d", err, n)
+	}
+	env.AddReloader("b", reloadProbe{fail: true, committed: &n})
+	cur := env.Config
+	if err := pl.Reload(config.Default()); err == nil || n != 1 || env.Config != cur {
+		t.Fatalf("failed reload changed state: err %v commits %d", err, n)
+	}
+}

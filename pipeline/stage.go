@@ -88,8 +88,36 @@ type Env struct {
 	// when it is linked in). It is called before the packet is discarded.
 	Rejecter func(pkt *packet.Packet, out Injector)
 
-	mu     sync.Mutex
-	shared map[string]any // mu protects shared
+	mu        sync.Mutex
+	shared    map[string]any      // mu protects shared
+	reloadReg map[string]Reloader // and reloadReg
+	reloadOrd []string
+}
+
+// AddReloader registers r under key for Pipeline.Reload; a second
+// registration under the same key is ignored (stages at several hooks that
+// share one piece of state register it once).
+func (e *Env) AddReloader(key string, r Reloader) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.reloadReg == nil {
+		e.reloadReg = map[string]Reloader{}
+	}
+	if _, ok := e.reloadReg[key]; ok {
+		return
+	}
+	e.reloadReg[key] = r
+	e.reloadOrd = append(e.reloadOrd, key)
+}
+
+func (e *Env) reloaders() []Reloader {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Reloader, 0, len(e.reloadOrd))
+	for _, k := range e.reloadOrd {
+		out = append(out, e.reloadReg[k])
+	}
+	return out
 }
 
 // Shared returns the value stored under key, making it with mk on first use.

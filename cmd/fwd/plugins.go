@@ -5,5 +5,7 @@ package main
 // generates zplugin.go).
 import (
 	_ "fwd/decode"
+	_ "fwd/icmperr"
+	_ "fwd/ipfrag"
 	_ "fwd/router"
 )

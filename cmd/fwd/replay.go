@@ -225,17 +225,31 @@ func replay(cfg *config.Config, o replayOptions, stdout io.Writer) error {
 		}
 	}
 	if o.stats {
-		snap := pl.Stats()
-		pipeline.WriteCounters(bw, snap.Counters(names))
-		for _, c := range extraCounters(env) {
-			fmt.Fprintf(bw, "%s %d\n", c.Name, c.Value)
-		}
+		pipeline.WriteCounters(bw, allCounters(env, pl))
 	}
 	return nil
 }
 
 // extraCounterSources add stage counters to --stats (conntrack, frag).
 var extraCounterSources []func(env *pipeline.Env) []pipeline.Counter
+
+// extraDropSources add drops counted outside the runner (fragments that
+// expired or were evicted while held, ICMP errors the rate limit
+// suppressed) to the drop.REASON counters.
+var extraDropSources []func(env *pipeline.Env) [packet.NumDropReasons]uint64
+
+// allCounters is every counter of a pipeline: drops by reason (the
+// runners' and the stages' own), interfaces, then stage gauges.
+func allCounters(env *pipeline.Env, pl *pipeline.Pipeline) []pipeline.Counter {
+	snap := pl.Stats()
+	for _, src := range extraDropSources {
+		d := src(env)
+		for i := range d {
+			snap.Drops[i] += d[i]
+		}
+	}
+	return append(snap.Counters(ifNames(env.Config)), extraCounters(env)...)
+}
 
 func extraCounters(env *pipeline.Env) []pipeline.Counter {
 	var out []pipeline.Counter
