@@ -20,10 +20,11 @@ import (
 // frames (Segment) across several buffers; a super-frame whose segments do
 // not all fit is kept and finished by the next Read.
 type Queue struct {
-	dev  *Device
-	f    *os.File
-	rc   syscall.RawConn
-	vnet bool
+	dev    *Device
+	f      *os.File
+	closed atomic.Bool
+	rc     syscall.RawConn
+	vnet   bool
 
 	// Read state, used by readFn (made once so Read allocates nothing).
 	rbufs  [][]byte
@@ -73,7 +74,19 @@ func newQueue(f *os.File, vnet bool) (*Queue, error) {
 	return q, nil
 }
 
-func (q *Queue) close() error { return q.f.Close() }
+func (q *Queue) close() error {
+	q.closed.Store(true)
+	return q.f.Close()
+}
+
+// closedErr maps the poller's "use of closed file" to os.ErrClosed, as
+// os.File's own methods do.
+func (q *Queue) closedErr(err error) error {
+	if err != nil && q.closed.Load() {
+		return os.ErrClosed
+	}
+	return err
+}
 
 // Errors of Read and Write.
 var (
@@ -113,7 +126,7 @@ func (q *Queue) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if rerr != nil {
 		return 0, rerr
 	}
-	return 0, err
+	return 0, q.closedErr(err)
 }
 
 // readLoop runs inside RawConn.Read: false means "wait until readable".
@@ -230,7 +243,7 @@ func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
 	if werr != nil {
 		return n, werr
 	}
-	return n, err
+	return n, q.closedErr(err)
 }
 
 func (q *Queue) writeLoop(fd uintptr) bool {

@@ -71,11 +71,14 @@ func tunFlags(cfg *Config) uint16 {
 }
 
 // Offloads fwd asks for with VnetHdr: checksum, TCPv4 segmentation, and
-// UDP segmentation (Linux 6.2+; dropped when refused). IPv6 offloads are
-// not requested, so the kernel segments IPv6 itself (fwd drops it anyway).
+// UDP segmentation (Linux 6.2+; dropped when refused). TSO6 is not
+// requested, so the kernel segments IPv6 TCP itself; USO can only be had
+// for both families at once (tun.c set_offload refuses USO4 alone), and
+// IPv6 super-frames are counted as bad frames and dropped, as fwd drops
+// IPv6 anyway.
 const (
 	offloadsBase = unix.TUN_F_CSUM | unix.TUN_F_TSO4
-	offloadsUSO  = offloadsBase | unix.TUN_F_USO4
+	offloadsUSO  = offloadsBase | unix.TUN_F_USO4 | unix.TUN_F_USO6
 )
 
 // Open creates or attaches to the TAP device cfg names, opens its queues,
