@@ -15,15 +15,23 @@ type idFIFO struct {
 	ids  []uint32
 	done []bool
 	head int // ids[:head] are gone
+	dead int // tombstones in ids[head:]
 }
 
 func (f *idFIFO) push(id uint32) {
 	if f.head == len(f.ids) {
-		f.ids, f.done, f.head = f.ids[:0], f.done[:0], 0
-	} else if f.head >= 256 && f.head*2 >= len(f.ids) {
-		n := copy(f.ids, f.ids[f.head:])
-		copy(f.done, f.done[f.head:])
-		f.ids, f.done, f.head = f.ids[:n], f.done[:n], 0
+		f.ids, f.done, f.head, f.dead = f.ids[:0], f.done[:0], 0, 0
+	} else if n := len(f.ids) - f.head; f.head+f.dead >= 256 && (f.head+f.dead)*2 >= len(f.ids) {
+		// Mostly gone or tombstoned (e.g. one packet held long while
+		// thousands pass): keep the live entries, in order.
+		w := 0
+		for i := f.head; i < f.head+n; i++ {
+			if !f.done[i] {
+				f.ids[w], f.done[w] = f.ids[i], false
+				w++
+			}
+		}
+		f.ids, f.done, f.head, f.dead = f.ids[:w], f.done[:w], 0, 0
 	}
 	f.ids = append(f.ids, id)
 	f.done = append(f.done, false)
@@ -33,6 +41,7 @@ func (f *idFIFO) push(id uint32) {
 func (f *idFIFO) first() int {
 	for f.head < len(f.ids) && f.done[f.head] {
 		f.head++
+		f.dead--
 	}
 	if f.head == len(f.ids) {
 		return -1
@@ -56,19 +65,18 @@ func (f *idFIFO) markDone(id uint32) bool {
 	for i := f.head; i < len(f.ids); i++ {
 		if f.ids[i] == id && !f.done[i] {
 			f.done[i] = true
+			f.dead++
 			return true
 		}
 	}
 	return false
 }
 
-// live returns the number of outstanding ids (for tests and Stats).
-func (f *idFIFO) live() int {
-	n := 0
-	for i := f.head; i < len(f.ids); i++ {
-		if !f.done[i] {
-			n++
-		}
-	}
-	return n
+// setDone tombstones the live entry at pos.
+func (f *idFIFO) setDone(pos int) {
+	f.done[pos] = true
+	f.dead++
 }
+
+// live returns the number of outstanding ids.
+func (f *idFIFO) live() int { return len(f.ids) - f.head - f.dead }

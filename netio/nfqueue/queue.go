@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -384,7 +385,18 @@ func (q *Queue) recv(buf []byte, block bool) (int, error) {
 // runtime poller to wait until the socket is readable and call again.
 func (q *Queue) doRead(fd uintptr) bool {
 	for {
-		n, _, err := unix.Recvfrom(int(fd), q.rbuf, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
+		// recvfrom without an address: unix.Recvfrom would allocate the
+		// sender's sockaddr on every call.
+		var p unsafe.Pointer
+		if len(q.rbuf) > 0 {
+			p = unsafe.Pointer(&q.rbuf[0])
+		}
+		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(p), uintptr(len(q.rbuf)), unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+		n := int(r)
+		var err error
+		if e != 0 {
+			err = e
+		}
 		if err == unix.EINTR {
 			continue
 		}
@@ -503,7 +515,7 @@ func (q *Queue) Flush() error {
 		}
 		j := i
 		for {
-			q.fifo.done[pos] = true
+			q.fifo.setDone(pos)
 			j++
 			if j == len(q.pend) {
 				break

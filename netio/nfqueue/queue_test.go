@@ -32,7 +32,7 @@ type lab struct {
 
 const labAddr = "192.168.250.1"
 
-func newLab(t *testing.T, spec steer.Spec) *lab {
+func newLab(t testing.TB, spec steer.Spec) *lab {
 	t.Helper()
 	ns := nstest.New(t)
 	ns.MustExec(t, "ip", "addr", "add", labAddr+"/24", "dev", "lo")
@@ -372,4 +372,66 @@ func TestCloseUnblocks(t *testing.T) {
 		t.Fatalf("reopen after Close: %v", err)
 	}
 	q2.Close()
+}
+
+// TestBatchNeverSweepsOthers gives verdicts to all packets but one, with
+// mixed verdicts and a payload among them, then the held one: a batch
+// verdict must not have covered the held packet or a dropped one.
+func TestBatchNeverSweepsOthers(t *testing.T) {
+	l := newLab(t, steer.Spec{})
+	q := l.open(t, nfqueue.Options{})
+	const n = 30
+	for i := range n {
+		l.send(t, fmt.Sprintf("m%02d", i))
+	}
+	ms := read(t, q, n)
+	verdict := func(i int) nfqueue.Verdict {
+		if i == 12 || i == 13 || i == 25 {
+			return nfqueue.Drop
+		}
+		return nfqueue.Accept
+	}
+	const held = 5
+	for i := range n {
+		if i == held {
+			continue
+		}
+		var pay []byte
+		if i == 20 {
+			pay = rewrite(t, ms[i].Payload, []byte("R20"))
+		}
+		q.Verdict(ms[i].ID, verdict(i), nil, pay)
+	}
+	if err := q.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := l.recv(time.Second, n)
+	want := []string{}
+	for i := range n {
+		switch {
+		case i == held || verdict(i) == nfqueue.Drop:
+		case i == 20:
+			want = append(want, "R20")
+		default:
+			want = append(want, fmt.Sprintf("m%02d", i))
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("delivered\n%q\nwant\n%q", got, want)
+	}
+	if q.Outstanding() != 1 {
+		t.Errorf("outstanding %d, want the held packet", q.Outstanding())
+	}
+	q.Verdict(ms[held].ID, nfqueue.Accept, nil, nil)
+	q.Flush()
+	if got := l.recv(time.Second, 1); len(got) != 1 || got[0] != fmt.Sprintf("m%02d", held) {
+		t.Fatalf("held packet: got %q", got)
+	}
+	q.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	q.ReadBatch(make([]nfqueue.Msg, 4))
+	st := q.Stats()
+	t.Logf("%+v", st)
+	if st.Errors != 0 || st.Verdicts != n || st.BatchMsgs == 0 {
+		t.Errorf("stats %+v: want no errors, %d verdicts, some batching", st, n)
+	}
 }
