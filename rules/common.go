@@ -521,3 +521,6 @@ func (m *MarkMatch) List(l *Listing) {
 	}
 	l.Matches = append(l.Matches, s)
 }
+
+// Reset empties the bucket's history (a full bucket).
+func (b *Bucket) Reset() { b.tat.Store(0) }
