@@ -127,6 +127,25 @@ func (b IPv4) Validate() Reason {
 	return ReasonNone
 }
 
+// IsChecksumValid reports whether the header checksum verifies. Unlike
+// Validate it checks nothing else; it needs a version 4 header whose
+// HeaderLength bytes are in b.
+func (b IPv4) IsChecksumValid() bool {
+	if len(b) >= IPv4MinSize && b[ipVersIHL] == 0x45 {
+		return IPv4MinHeaderChecksumOK((*[IPv4MinSize]byte)(b))
+	}
+	return ipv4HeaderChecksumOK(b, b.HeaderLength())
+}
+
+// IPv4MinHeaderChecksumOK is IsChecksumValid for a header without options
+// (IHL 5), small enough to be inlined into the parse loop.
+func IPv4MinHeaderChecksumOK(h *[IPv4MinSize]byte) bool {
+	sum := (uint64(binary.LittleEndian.Uint32(h[0:4])) + uint64(binary.LittleEndian.Uint32(h[4:8]))) +
+		(uint64(binary.LittleEndian.Uint32(h[8:12])) + uint64(binary.LittleEndian.Uint32(h[12:16]))) +
+		uint64(binary.LittleEndian.Uint32(h[16:20]))
+	return sum%0xffff == 0 // see ipv4HeaderChecksumOK
+}
+
 // HeaderLength returns the header length in bytes (IHL*4).
 func (b IPv4) HeaderLength() int { return int(b[ipVersIHL]&0xf) * 4 }
 

@@ -16,7 +16,7 @@ const (
 	UDP
 	ICMP
 	OtherProto // a valid IPv4 datagram of another protocol (Parsed.IPProto)
-	Fragment   // a non-first fragment: no transport header
+	Fragment   // a fragment (first or not): the transport header waits for reassembly
 )
 
 func (p Proto) String() string {
@@ -89,44 +89,59 @@ type Inner struct {
 	IsFragment       bool // the quoted datagram was a non-first fragment
 }
 
-// IsFirstFragment reports whether the datagram is a fragment with offset 0.
+// IsFragment reports whether the datagram is a fragment: MF set or a
+// non-zero offset (first, middle or last fragment).
 func (p *Parsed) IsFragment() bool { return p.FragOff&(header.IPv4FlagMF|0x1fff) != 0 }
 
 // Decode fills p from the IPv4 datagram b, which must start at the IP
 // header. It returns the datagram length (the IP total length) so the caller
 // can trim link padding, or 0 when malformed.
+//
+// The IPv4 checks are those of header.IPv4.Validate, done inline on the
+// fast path; only a packet that fails them calls Validate, for the reason.
 func (p *Parsed) Decode(b []byte) int {
 	*p = Parsed{}
-	ip := header.IPv4(b)
-	if r := ip.Validate(); r != header.ReasonNone {
-		p.Reason = r
+	if len(b) < header.IPv4MinSize {
+		p.Reason = header.ReasonTruncated
 		return 0
 	}
-	hl := ip.HeaderLength()
-	if r := header.ValidateOptions(b[header.IPv4MinSize:hl]); r != header.ReasonNone {
-		p.Reason = r
+	vihl := b[0]
+	hl := int(vihl&0x0f) * 4
+	tl := int(binary.BigEndian.Uint16(b[2:4]))
+	var ok bool
+	if vihl == 0x45 {
+		// No options, the common case.
+		ok = tl >= header.IPv4MinSize && tl <= len(b) && header.IPv4MinHeaderChecksumOK((*[header.IPv4MinSize]byte)(b))
+	} else {
+		ok = vihl>>4 == 4 && hl >= header.IPv4MinSize && tl >= hl && tl <= len(b) && header.IPv4(b).IsChecksumValid()
+	}
+	if !ok {
+		p.Reason = header.IPv4(b).Validate()
 		return 0
 	}
-	tl := int(ip.TotalLength())
-	p.IPProto = ip.Protocol()
-	p.TTL = ip.TTL()
-	p.TOS = ip.TOS()
+	if hl > header.IPv4MinSize {
+		if r := header.ValidateOptions(b[header.IPv4MinSize:hl]); r != header.ReasonNone {
+			p.Reason = r
+			return 0
+		}
+	}
+	b = b[:tl]
+	p.IPProto = b[9]
+	p.TTL = b[8]
+	p.TOS = b[1]
 	p.HdrLen = uint8(hl)
-	p.Src = ip.SourceAddress()
-	p.Dst = ip.DestinationAddress()
+	p.Src = [4]byte(b[12:16])
+	p.Dst = [4]byte(b[16:20])
 	p.Length = uint16(tl)
-	p.ID = ip.ID()
-	p.FragOff = ip.FlagsFragmentOffset()
+	p.ID = binary.BigEndian.Uint16(b[4:6])
+	p.FragOff = binary.BigEndian.Uint16(b[6:8])
 	p.L4Off = uint16(hl)
-	l4 := b[hl:tl]
+	l4 := b[hl:]
 
-	if p.FragOff&0x1fff != 0 {
-		p.Proto = Fragment
-		return tl
-	}
-	if p.FragOff&header.IPv4FlagMF != 0 {
-		// A first fragment: the transport header may be incomplete, and is
-		// not looked at until reassembly.
+	if p.FragOff&(header.IPv4FlagMF|0x1fff) != 0 {
+		// A non-first fragment has no transport header. A first fragment
+		// (MF, offset 0) may hold an incomplete one, and is not looked at
+		// until reassembly.
 		p.Proto = Fragment
 		return tl
 	}
