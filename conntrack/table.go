@@ -627,10 +627,11 @@ func (t *Table) earlyDrop(start uint8, now int64) bool {
 		ok        bool
 	}
 	var best cand
+	reaped := 0
 	look := func(i int) {
 		s := &t.shards[(int(start)+i)%numShards]
 		s.mu.Lock()
-		t.reapLocked(s, now, reapVisits)
+		reaped += t.reapLocked(s, now, reapVisits)
 		if s.unHead != 0 {
 			c := s.at(s.unHead - 1)
 			if !best.ok || c.start < best.startTime {
@@ -642,8 +643,11 @@ func (t *Table) earlyDrop(start uint8, now int64) bool {
 	for i := 0; i < earlyDropShards; i++ {
 		look(i)
 	}
-	for i := earlyDropShards; i < numShards && !best.ok; i++ {
+	for i := earlyDropShards; i < numShards && !best.ok && reaped == 0; i++ {
 		look(i)
+	}
+	if reaped > 0 {
+		return true // expired entries made room
 	}
 	if !best.ok {
 		return false
@@ -702,6 +706,10 @@ func (t *Table) Confirm(pkt *packet.Packet) pipeline.Verdict {
 		return pipeline.Drop
 	}
 	lockPair(s0, s1)
+	s0.ops++
+	if s0.ops%reapEvery == 0 {
+		t.reapLocked(s0, now, reapVisits)
+	}
 	if w := t.clashLocked(s0, s1, u, uint32(h0), uint32(h1), now); w != nil {
 		t.count.Add(-1)
 		if w.tuple == u.tuple {
