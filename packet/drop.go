@@ -47,6 +47,10 @@ const (
 	DropICMPRateLimit
 	DropQueueFull
 	DropOther
+	// DropNATFiltered: an inbound packet to a NAT mapping that the
+	// mapping's filtering behaviour does not admit (RFC 4787 REQ-8); dropped
+	// silently (RFC 5382 REQ-4).
+	DropNATFiltered
 	numDropReasons
 )
 
@@ -87,6 +91,7 @@ var dropNames = [...]string{
 	DropICMPRateLimit:  "icmp-ratelimit",
 	DropQueueFull:      "queue-full",
 	DropOther:          "other",
+	DropNATFiltered:    "nat-filtered",
 }
 
 func (r DropReason) String() string {
