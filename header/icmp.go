@@ -59,8 +59,9 @@ const (
 	ICMPReassemblyTimeout uint8 = 1 // time exceeded code
 )
 
-// Validate checks the fixed header fits and, for error messages, that the
-// quoted IP header is at least 20 bytes of version 4 with a sane IHL.
+// Validate checks that the fixed 8-byte header fits. The quoted datagram of
+// an error is checked separately by QuotedValid: a bad quote does not make
+// the error itself malformed (packet.Parsed leaves InnerOK false).
 func (b ICMPv4) Validate() Reason {
 	if len(b) < ICMPv4Size {
 		return ReasonTruncated
@@ -102,7 +103,7 @@ func (b ICMPv4) CalculateChecksum() uint16 {
 // IsChecksumValid reports whether the message checksum verifies.
 func (b ICMPv4) IsChecksumValid() bool { return Checksum(b, 0) == 0xffff }
 
-// IsError reports whether the type is an ICMP error message (RFC 1122
+// IsICMPError reports whether the type is an ICMP error message (RFC 1122
 // §3.2.2): destination unreachable, source quench, redirect, time exceeded,
 // parameter problem.
 func IsICMPError(t uint8) bool {
@@ -166,8 +167,8 @@ func QuotedValid(q []byte) (hl, l4 int, r Reason) {
 	return hl, len(q) - hl, ReasonNone
 }
 
-// EncodeICMP writes type, code and the 4-byte rest-of-header; the checksum
-// is left zero.
+// Encode writes type, code and the 4-byte rest-of-header; the checksum is
+// left zero.
 func (b ICMPv4) Encode(typ, code uint8, rest uint32) {
 	b[icmpType] = typ
 	b[icmpCode] = code

@@ -223,7 +223,10 @@ func (b IPv4) SetTTL(v uint8) {
 	b.setChecksum(ChecksumUpdate2(b.Checksum(), old, binary.BigEndian.Uint16(b[ipTTL:])))
 }
 
-// DecrementTTL lowers the TTL by one with the checksum update of RFC 1141.
+// DecrementTTL lowers the TTL by one, updating the checksum incrementally
+// (RFC 1624 eqn. 3, which unlike RFC 1141's shortcut never yields 0xffff
+// for a checksum that recomputes to 0x0000). The caller checks TTL > 1
+// first (RFC 1812 §5.3.1).
 func (b IPv4) DecrementTTL() { b.SetTTL(b[ipTTL] - 1) }
 
 // SetSourceAddressWithChecksumUpdate rewrites the source address and the
