@@ -4,6 +4,7 @@ package main
 // linking it here is what puts it in the binary (as CoreDNS's plugin.cfg
 // generates zplugin.go).
 import (
+	_ "fwd/conntrack"
 	_ "fwd/decode"
 	_ "fwd/icmperr"
 	_ "fwd/ipfrag"
