@@ -83,6 +83,8 @@ func New(c *config.Config, clock pipeline.Clock, pool *packet.Pool) *Generator {
 	return g
 }
 
+var _ pipeline.Reloader = (*Generator)(nil)
+
 // sharedKey is where a pipeline's Generator lives in Env.Shared.
 const sharedKey = "icmperr.generator"
 
@@ -99,7 +101,16 @@ func Install(env *pipeline.Env) *Generator {
 	})
 	g := v.(*Generator)
 	env.Rejecter = g.Reject
+	env.AddReloader(sharedKey, g)
 	return g
+}
+
+// PrepareReload implements pipeline.Reloader: interface addresses, MTUs
+// and the rate limit follow the new configuration (the limiter starts
+// afresh: every destination gets a full burst).
+func (g *Generator) PrepareReload(c *config.Config) (func(), error) {
+	n := New(c, g.clock, g.pool)
+	return func() { g.ifaces, g.limiter = n.ifaces, n.limiter }, nil
 }
 
 // FromEnv returns the environment's Generator, or nil when none was

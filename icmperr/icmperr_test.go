@@ -359,3 +359,29 @@ func TestRejectNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocs", a)
 	}
 }
+
+func TestReloadAndNFQueue(t *testing.T) {
+	env := &pipeline.Env{Config: testConfig(), Clock: pipeline.NewVirtual(time.Unix(1, 0)), Pool: packet.NewPool()}
+	g := Install(env)
+	c := testConfig()
+	c.Interfaces[0].Addr = netip.MustParsePrefix("10.9.9.1/24")
+	commit, err := g.PrepareReload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	inj := &inject{pool: env.Pool}
+	g.Reject(udpPacket(t, "10.9.9.50", "198.51.100.9", 0, nil), inj)
+	if ip, _ := icmpOf(t, inj.got[0]); ip.SrcIP.String() != "10.9.9.1" {
+		t.Fatalf("after reload the source is %v", ip.SrcIP)
+	}
+
+	c.Dataplane.Mode = "nfqueue"
+	env2 := &pipeline.Env{Config: c, Clock: env.Clock, Pool: env.Pool}
+	st := new(TTL)
+	st.Provision(&pipeline.Context{Env: env2, Hook: packet.Forward})
+	p := udpPacket(t, "10.9.9.50", "198.51.100.9", 0, func(ip *layers.IPv4) { ip.TTL = 1 })
+	if st.Process(p) != pipeline.Continue || p.IP().TTL() != 1 {
+		t.Fatal("nfqueue mode: the kernel owns TTL")
+	}
+}

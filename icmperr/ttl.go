@@ -20,7 +20,13 @@ var (
 // to the source." A packet arriving with TTL 0 or 1 is therefore rejected
 // (drop.ttl-expired, time exceeded code 0 — what traceroute reads);
 // others have their TTL decremented with the RFC 1624 checksum update.
-type TTL struct{}
+//
+// In NFQUEUE mode the stage does nothing: the kernel's ip_forward checks,
+// decrements and answers TTL expiry itself around the hooks fwd sees, so
+// fwd must not decrement a second time.
+type TTL struct {
+	kernelForwards bool
+}
 
 // Module implements pipeline.Module.
 func (TTL) Module() pipeline.ModuleInfo {
@@ -33,17 +39,21 @@ func (*TTL) Name() string { return "ttl" }
 // Provision implements pipeline.Provisioner: linking icmperr is enough to
 // have Reject verdicts answered, so the stage installs the Generator when
 // nobody set a Rejecter.
-func (*TTL) Provision(ctx *pipeline.Context) error {
+func (t *TTL) Provision(ctx *pipeline.Context) error {
 	if ctx.Env.Rejecter == nil {
 		Install(ctx.Env)
 	}
+	t.kernelForwards = ctx.Env.Config != nil && ctx.Env.Config.Dataplane.Mode == "nfqueue"
 	return nil
 }
 
 const noteTTL = "TTL exceeded in transit"
 
 // Process implements pipeline.Stage.
-func (*TTL) Process(pkt *packet.Packet) pipeline.Verdict {
+func (t *TTL) Process(pkt *packet.Packet) pipeline.Verdict {
+	if t.kernelForwards {
+		return pipeline.Continue
+	}
 	ip := pkt.IP()
 	if ip.TTL() <= 1 {
 		pkt.Drop = packet.DropTTLExpired

@@ -420,3 +420,37 @@ func TestConfigFrom(t *testing.T) {
 		t.Fatalf("low threshold %d", r.Config().LowThresh)
 	}
 }
+
+func TestReload(t *testing.T) {
+	env := testEnv()
+	r, err := FromEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig2(env)
+	c.Fragments.Overlap = "last"
+	c.Fragments.Timeout = time.Second
+	c.Interfaces[1].MTU = 1280
+	m := new(MTU)
+	m.Provision(&pipeline.Context{Env: env})
+	commit, err := reloader{r}.PrepareReload(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitMTU, _ := m.PrepareReload(c)
+	commit()
+	commitMTU()
+	if r.Config().Policy != PolicyLast || r.Config().Timeout != time.Second || m.mtu[1] != 1280 {
+		t.Fatalf("%+v %v", r.Config(), m.mtu)
+	}
+	c.Fragments.Overlap = "nope"
+	if _, err := (reloader{r}).PrepareReload(c); err == nil {
+		t.Fatal("bad policy accepted on reload")
+	}
+}
+
+func testConfig2(env *pipeline.Env) *config.Config {
+	c := *env.Config
+	c.Interfaces = append([]config.Interface(nil), env.Config.Interfaces...)
+	return &c
+}

@@ -187,7 +187,22 @@ func New(cfg Config) *Reassembler {
 }
 
 // Config returns the configuration in force (defaults filled).
-func (r *Reassembler) Config() Config { return r.cfg }
+func (r *Reassembler) Config() Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
+}
+
+// SetConfig moves the reassembler to cfg (zero fields defaulted) keeping
+// the queues it holds: a new timeout counts from each queue's creation, a
+// lower threshold evicts on the next fragment, a new policy applies to
+// fragments from now on.
+func (r *Reassembler) SetConfig(cfg Config) {
+	n := New(cfg)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cfg, r.timeout, r.maxFrags = n.cfg, n.timeout, n.maxFrags
+}
 
 // Memory returns the bytes the queues hold now (never above HighThresh).
 func (r *Reassembler) Memory() int64 {

@@ -447,7 +447,7 @@ func TestNoAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkReassembly(b *testing.B) {
+func BenchmarkReassemble(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		n    int

@@ -21,6 +21,9 @@ var (
 	_ pipeline.Provisioner = (*Defrag)(nil)
 	_ pipeline.Stage       = (*MTU)(nil)
 	_ pipeline.Provisioner = (*MTU)(nil)
+	_ pipeline.Reloader    = (*MTU)(nil)
+	_ pipeline.Ticker      = (*Defrag)(nil)
+	_ pipeline.Reloader    = reloader{}
 )
 
 // Module implements pipeline.Module.
@@ -78,7 +81,21 @@ func FromEnv(env *pipeline.Env) (*Reassembler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.(*Reassembler), nil
+	r := v.(*Reassembler)
+	env.AddReloader(sharedKey, reloader{r})
+	return r, nil
+}
+
+// reloader moves the shared Reassembler to a new [fragments] table.
+type reloader struct{ r *Reassembler }
+
+// PrepareReload implements pipeline.Reloader.
+func (rl reloader) PrepareReload(c *config.Config) (func(), error) {
+	cfg, err := ConfigFrom(c)
+	if err != nil {
+		return nil, err
+	}
+	return func() { rl.r.SetConfig(cfg) }, nil
 }
 
 // Provision implements pipeline.Provisioner.
@@ -94,12 +111,25 @@ func (d *Defrag) Provision(ctx *pipeline.Context) error {
 
 // Provision implements pipeline.Provisioner.
 func (m *MTU) Provision(ctx *pipeline.Context) error {
-	if ctx.Env.Config != nil {
-		for _, ifc := range ctx.Env.Config.Interfaces {
-			m.mtu = append(m.mtu, ifc.MTU)
-		}
-	}
+	m.mtu = mtus(ctx.Env.Config)
 	return nil
+}
+
+// PrepareReload implements pipeline.Reloader: interface MTUs may change.
+func (m *MTU) PrepareReload(c *config.Config) (func(), error) {
+	v := mtus(c)
+	return func() { m.mtu = v }, nil
+}
+
+func mtus(c *config.Config) []int {
+	if c == nil {
+		return nil
+	}
+	v := make([]int, len(c.Interfaces))
+	for i, ifc := range c.Interfaces {
+		v[i] = ifc.MTU
+	}
+	return v
 }
 
 // Note strings for traces (constants: a trace must not allocate either).
