@@ -1,6 +1,8 @@
 package conntrack
 
 import (
+	"unsafe"
+
 	"fwd/header"
 	"fwd/packet"
 )
@@ -235,3 +237,6 @@ func (e *Entry) Timeout(now int64) int64 {
 	}
 	return d / 1e9
 }
+
+// sizeofConn is the size of one slab entry.
+const sizeofConn = unsafe.Sizeof(Conn{})

@@ -21,7 +21,7 @@ const (
 	// reapEvery/reapVisits: every reapEvery-th lookup in a shard walks
 	// reapVisits slab slots looking for expired connections.
 	reapEvery  = 16
-	reapVisits = 16
+	reapVisits = 4
 
 	// earlyDropShards is how many shards early drop looks at before
 	// searching them all (Linux scans NF_CT_EVICTION_RANGE = 8 buckets).
@@ -190,10 +190,9 @@ func NewTable(cfg Config, clock pipeline.Clock) *Table {
 	t.timeout.udp, t.timeout.udpStream = ns(to.UDP), ns(to.UDPStream)
 	t.timeout.icmp, t.timeout.generic = ns(to.ICMP), ns(to.Generic)
 	nChunks := (cfg.MaxEntries + chunkSize - 1) / chunkSize
-	slots := 1024
-	for slots*5 < (4*cfg.MaxEntries/numShards)*8 && slots < 1<<16 {
-		slots *= 2
-	}
+	// The index starts small (it stays in cache for small tables) and
+	// doubles as its shard fills.
+	slots := 256
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.id = uint8(i)
