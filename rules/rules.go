@@ -170,3 +170,23 @@ func (rs *Ruleset) PolicyCounters(c *Chain) (pkts, bytes uint64) {
 
 // ZeroCounters resets every counter (iptables -Z).
 func (rs *Ruleset) ZeroCounters() { rs.ctr.zero() }
+
+// ChainStats describes how a chain was compiled.
+type ChainStats struct {
+	Rules        int
+	Runs         int // stretches of rules walked or looked up as one
+	IndexedRuns  int
+	IndexedRules int // rules reached through an index
+}
+
+// Stats returns how c was compiled (for `fwd check -v` and tests).
+func (rs *Ruleset) Stats(c *Chain) ChainStats {
+	s := ChainStats{Rules: len(c.Rules), Runs: len(c.runs)}
+	for _, r := range c.runs {
+		if r.idx != nil {
+			s.IndexedRuns++
+			s.IndexedRules += r.end - r.start
+		}
+	}
+	return s
+}
