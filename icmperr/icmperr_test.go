@@ -33,7 +33,7 @@ func testConfig() *config.Config {
 	return c
 }
 
-func newGen(t *testing.T) (*Generator, *pipeline.Virtual, *inject) {
+func newGen(t testing.TB) (*Generator, *pipeline.Virtual, *inject) {
 	t.Helper()
 	clk := pipeline.NewVirtual(time.Unix(1000, 0))
 	pool := packet.NewPool()
@@ -42,7 +42,7 @@ func newGen(t *testing.T) (*Generator, *pipeline.Virtual, *inject) {
 
 // udpPacket builds a parsed UDP datagram from src to dst that arrived on
 // interface inIf.
-func udpPacket(t *testing.T, src, dst string, inIf int16, mutate func(ip *layers.IPv4)) *packet.Packet {
+func udpPacket(t testing.TB, src, dst string, inIf int16, mutate func(ip *layers.IPv4)) *packet.Packet {
 	t.Helper()
 	ip := &layers.IPv4{Version: 4, TTL: 7, Protocol: layers.IPProtocolUDP, Id: 99,
 		SrcIP: netip.MustParseAddr(src).AsSlice(), DstIP: netip.MustParseAddr(dst).AsSlice()}
@@ -383,5 +383,28 @@ func TestReloadAndNFQueue(t *testing.T) {
 	p := udpPacket(t, "10.9.9.50", "198.51.100.9", 0, func(ip *layers.IPv4) { ip.TTL = 1 })
 	if st.Process(p) != pipeline.Continue || p.IP().TTL() != 1 {
 		t.Fatal("nfqueue mode: the kernel owns TTL")
+	}
+}
+
+func BenchmarkReject(b *testing.B) {
+	g, _, inj := newGen(b)
+	g.limiter = nil
+	p := udpPacket(b, "192.168.1.50", "198.51.100.9", 0, nil)
+	inj.got = make([]*packet.Packet, 0, 1)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		g.Reject(p, inj)
+		inj.pool.Put(inj.got[0])
+		inj.got = inj.got[:0]
+	}
+}
+
+func BenchmarkTTL(b *testing.B) {
+	p := udpPacket(b, "192.168.1.50", "198.51.100.9", 0, nil)
+	st := new(TTL)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		p.Data[8] = 64
+		st.Process(p)
 	}
 }
