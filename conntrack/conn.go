@@ -99,7 +99,14 @@ const (
 	epSawSYN     uint8 = 1 << iota // this endpoint received the peer's SYN
 	epCtlPending                   // ctlEnd (SYN or FIN) awaits an ACK
 	epFinSent
+	epSynTS // synTSFirst/Last are valid
 )
+
+// lfRefusedReply, in tcpConn.lastFlags: the last reply-direction packet in
+// SYN_SENT was one the client refuses (bad ACK or timestamp echo); its ack
+// is in lastAck. The client answers such a segment with a RST whose seq is
+// that ack (RFC 9293 §3.10.7.3) and stays in SYN-SENT.
+const lfRefusedReply = tfCloseInit
 
 // tcpDir is what one direction of a TCP connection has shown
 // (struct ip_ct_tcp_state), plus the endpoint view.
@@ -128,6 +135,10 @@ type tcpConn struct {
 	lastFlags  uint8
 	retrans    uint8
 	state      TCPState
+	// TSval of the first and the latest SYN of the original direction,
+	// valid when seen[0].epf has epSynTS: in SYN_SENT a reply must echo
+	// one of them (RFC 7323 §3.2; tcp_rcv_synsent_state_process).
+	synTSFirst, synTSLast uint32
 }
 
 // Conn flags (internal).

@@ -397,6 +397,28 @@ func (t *Table) tcpPacket(c *Conn, dir int, p *packet.Parsed, now int64) (trackR
 	seqn, ackn := p.Seq, p.Ack
 	inWindow := false
 
+	if oldState == TCPSynSent && c.status&packet.CTStatusSeenReply == 0 {
+		if dir == Reply {
+			if why := refusedInSynSent(st, p); why != "" {
+				// The client will drop this segment (and may answer it
+				// with a RST): it must not move the entry, nor kill it.
+				st.lastFlags |= lfRefusedReply
+				st.lastAck = ackn
+				return resInvalid, why
+			}
+		} else if index == tcpRstSet && st.lastFlags&lfRefusedReply != 0 && seqn == st.lastAck {
+			return resIgnore, "rst answering a segment the client refused"
+		}
+	}
+	if index == tcpSynSet && dir == Original && oldState <= TCPSynSent && p.TCPOpts.HasTimestamp {
+		d := &st.seen[0]
+		if d.epf&epSynTS == 0 {
+			d.epf |= epSynTS
+			st.synTSFirst = p.TCPOpts.TSVal
+		}
+		st.synTSLast = p.TCPOpts.TSVal
+	}
+
 	switch newState {
 	case TCPSynSent:
 		if oldState < TCPTimeWait {
@@ -529,6 +551,36 @@ func (t *Table) tcpPacket(c *Conn, dir int, p *packet.Parsed, now int64) (trackR
 	return resAccept, ""
 }
 
+// refusedInSynSent says why a client in SYN-SENT would drop a segment
+// from the server, or "" when it would take it. RFC 9293 §3.10.7.3: an
+// ACK is acceptable only if it acknowledges the SYN exactly (ISS <
+// SEG.ACK =< SND.NXT); a RST without an acceptable ACK is dropped. RFC
+// 7323 §3.2 and Linux's tcp_rcv_synsent_state_process: a timestamp echo
+// that is not one of our SYNs' TSvals marks a segment that is not for
+// this connection (the forged RST of Suricata's bug 3286).
+func refusedInSynSent(st *tcpConn, p *packet.Parsed) string {
+	f := p.TCPFlags
+	if f&(header.TCPFlagRST|header.TCPFlagFIN|header.TCPFlagSYN) == 0 {
+		// Plain ACKs and data are the state table's business (ignored
+		// in SYN_SENT, as Linux does).
+		return ""
+	}
+	if f&header.TCPFlagACK != 0 && p.Ack != st.seen[Original].end && f&header.TCPFlagSYN == 0 {
+		if f&header.TCPFlagRST != 0 {
+			return "rst with an unacceptable ack in SYN_SENT"
+		}
+	}
+	if f&header.TCPFlagRST != 0 && f&header.TCPFlagACK == 0 {
+		return "rst without ack in SYN_SENT"
+	}
+	o := &p.TCPOpts
+	if o.HasTimestamp && o.TSEcr != 0 && st.seen[Original].epf&epSynTS != 0 &&
+		(before(o.TSEcr, st.synTSFirst) || after(o.TSEcr, st.synTSLast)) {
+		return "timestamp echo matches no SYN in SYN_SENT"
+	}
+	return ""
+}
+
 // tcpIgnore handles the sIG cells: the packet passes, the state stays,
 // and what it carried is remembered in case the other side shows we were
 // out of sync.
@@ -546,7 +598,7 @@ func (t *Table) tcpIgnore(c *Conn, dir, index int, oldState TCPState, p *packet.
 		}
 		s.scale = st.lastWscale
 		st.lastFlags &^= tfExpChallengeAck
-		s.flags = st.lastFlags &^ (tfSimultaneousOpen | tfExpChallengeAck)
+		s.flags = st.lastFlags &^ (tfSimultaneousOpen | tfExpChallengeAck | lfRefusedReply)
 		s.ep, s.epf, s.ctlEnd = EPSynSent, epCtlPending, st.lastEnd
 		r := &st.seen[dir]
 		r.end, r.maxend, r.maxwin, r.maxack, r.scale = 0, 0, 0, 0, 0
