@@ -365,3 +365,31 @@ func TestEthernetRandom(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkARP(b *testing.B) {
+	buf := make([]byte, 64)
+	b.Run("parse", func(b *testing.B) {
+		b.ReportAllocs()
+		n := header.BuildARPRequest(buf, macA, ipA, ipB)
+		frame := buf[:n]
+		var ip [4]byte
+		for b.Loop() {
+			e := header.Ethernet(frame)
+			if e.Validate() != header.ReasonNone || e.EtherType() != header.EtherTypeARP {
+				b.Fatal("frame")
+			}
+			a := header.ARP(e.Payload())
+			if a.Validate() != header.ReasonNone {
+				b.Fatal("arp")
+			}
+			ip = a.TargetProtocolAddress()
+		}
+		_ = ip
+	})
+	b.Run("build_reply", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			header.BuildARPReply(buf, macB, ipB, macA, ipA)
+		}
+	})
+}
