@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"fwd/header"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -41,12 +43,15 @@ type Queue struct {
 	stashG    gsoFrame
 	stashNext int
 
-	// Write state, used by writeFn.
-	wbufs   [][]byte
-	woff    int
-	wn      int
-	werr    error
-	writeFn func(fd uintptr) bool
+	// Write state, used by writeFn. With coalesce, runs of one TCP flow
+	// are merged into super-frames built in groBuf (gro.go).
+	coalesce bool
+	groBuf   []byte
+	wbufs    [][]byte
+	woff     int
+	wn       int
+	werr     error
+	writeFn  func(fd uintptr) bool
 
 	// Counters, readable from any goroutine.
 	Stats QueueStats
@@ -59,7 +64,9 @@ type QueueStats struct {
 	CsumDone    atomic.Uint64 // partial checksums completed
 	BadFrames   atomic.Uint64 // frames dropped as malformed (bad GSO or checksum offsets)
 	ReadFrames  atomic.Uint64 // frames returned by Read
-	WriteFrames atomic.Uint64 // frames written
+	WriteFrames atomic.Uint64 // frames written (counting each merged segment)
+	Coalesced   atomic.Uint64 // frames Write merged into super-frames
+	SuperFrames atomic.Uint64 // super-frames Write sent
 }
 
 func newQueue(f *os.File, vnet bool) (*Queue, error) {
@@ -68,7 +75,10 @@ func newQueue(f *os.File, vnet bool) (*Queue, error) {
 		f.Close()
 		return nil, err
 	}
-	q := &Queue{f: f, rc: rc, vnet: vnet}
+	q := &Queue{f: f, rc: rc, vnet: vnet, coalesce: vnet}
+	if vnet {
+		q.groBuf = make([]byte, 0, VirtioNetHdrLen+header.EthernetMinSize+maxCoalesced)
+	}
 	q.readFn = q.readLoop
 	q.writeFn = q.writeLoop
 	return q, nil
@@ -230,7 +240,9 @@ func (q *Queue) drainStash(bufs [][]byte, sizes []int, offset int) int {
 // Write writes the frames bufs[i][offset:] and returns how many it wrote;
 // on an error it stops there. With IFF_VNET_HDR, offset must be at least
 // VirtioNetHdrLen: a zero header (no offload; checksums complete) is
-// written into the bytes before offset.
+// written into the bytes before offset, and runs of adjacent segments of
+// one TCP flow are merged into one GSO super-frame per write (gro.go);
+// the frames' bytes are not changed.
 func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
 	if q.vnet && offset < VirtioNetHdrLen {
 		return 0, ErrOffset
@@ -254,11 +266,19 @@ func (q *Queue) writeLoop(fd uintptr) bool {
 			return true
 		}
 		start := q.woff
+		w, k := b, 1
 		if q.vnet {
-			start -= VirtioNetHdrLen
-			clear(b[start:q.woff])
+			if q.coalesce {
+				if k = coalesceRun(q.wbufs[q.wn:], q.woff); k > 1 {
+					w, start = coalesce(q.groBuf, q.wbufs[q.wn:], q.woff, k), 0
+				}
+			}
+			if k == 1 {
+				start -= VirtioNetHdrLen
+				clear(b[start:q.woff])
+			}
 		}
-		_, err := unix.Write(int(fd), b[start:])
+		_, err := unix.Write(int(fd), w[start:])
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -268,7 +288,11 @@ func (q *Queue) writeLoop(fd uintptr) bool {
 			q.werr = err
 			return true
 		}
-		q.wn++
+		q.wn += k
+		if k > 1 {
+			q.Stats.Coalesced.Add(uint64(k))
+			q.Stats.SuperFrames.Add(1)
+		}
 	}
 	return true
 }

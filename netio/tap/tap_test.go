@@ -484,8 +484,9 @@ func relay(from, to *Device) {
 // TestTAPTCPSegmentationOffload joins two namespaces with two TAPs and a
 // userspace wire between them, and moves a TCP stream from one kernel to
 // the other. With offloads on the sending side the kernel hands over TSO
-// super-frames; Read cuts them into MSS segments, which the receiving
-// kernel accepts (it checks every checksum) — the bytes must arrive intact.
+// super-frames; Read cuts them into MSS segments, and Write merges runs of
+// them again into super-frames for the receiving kernel, which checks
+// every checksum — the bytes must arrive intact.
 func TestTAPTCPSegmentationOffload(t *testing.T) {
 	needRoot(t)
 	const size = 32 << 20
@@ -555,5 +556,10 @@ func TestTAPTCPSegmentationOffload(t *testing.T) {
 	}
 	if st.BadFrames.Load() != 0 {
 		t.Fatalf("%d frames dropped as bad", st.BadFrames.Load())
+	}
+	wb := &b.Queues()[0].Stats
+	t.Logf("side B wrote %d frames in %d super-frames (%d merged)", wb.WriteFrames.Load(), wb.SuperFrames.Load(), wb.Coalesced.Load())
+	if wb.SuperFrames.Load() == 0 {
+		t.Fatal("the wire merged no segments on write")
 	}
 }

@@ -1,0 +1,109 @@
+package tap
+
+import (
+	"bytes"
+	"testing"
+
+	"fwd/header"
+)
+
+// TestCoalesceUndoesSegment: cutting a super-frame with Segment and merging
+// the segments again gives back the super-frame, byte for byte, with the
+// virtio header the kernel would have sent.
+func TestCoalesceUndoesSegment(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload int
+		mss     int
+		flags   uint8
+		opts    bool
+	}{
+		{name: "remainder with psh", payload: 10000, mss: 1448, flags: 0x18, opts: true},
+		{name: "exact multiple", payload: 4000, mss: 1000, flags: 0x10},
+		{name: "largest", payload: 65535 - 20 - 32, mss: 1448, flags: 0x18, opts: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			super := buildTCP(t, tcpSpec{id: 100, seq: 0xffffff00, flags: tt.flags, opts: tt.opts, payload: payloadBytes(tt.payload)})
+			l4 := 34
+			partial(super, l4, 16, header.ProtoTCP)
+			h := VirtioNetHdr{Flags: VirtioNetHdrFNeedsCsum, GSOType: VirtioNetHdrGSOTCPv4, GSOSize: uint16(tt.mss),
+				CsumStart: uint16(l4), CsumOffset: 16}
+			const off = 12
+			bufs, sizes := makeBufs(64, off+2000)
+			n, err := Segment(super, h, bufs, sizes, off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := make([][]byte, n)
+			for i := range frames {
+				frames[i] = bufs[i][:off+sizes[i]]
+			}
+			if k := coalesceRun(frames, off); k != n {
+				t.Fatalf("run of %d, want all %d segments", k, n)
+			}
+			out := coalesce(make([]byte, 0, 70000), frames, off, n)
+			var gh VirtioNetHdr
+			gh.Decode(out)
+			thl := int(super[l4+12]>>4) * 4
+			h.HdrLen = uint16(l4 + thl)
+			if gh != h {
+				t.Fatalf("virtio header %+v, want %+v", gh, h)
+			}
+			if got := out[VirtioNetHdrLen:]; !bytes.Equal(got, super) {
+				t.Fatalf("merged frame differs:\n got %x\nwant %x", got[:80], super[:80])
+			}
+		})
+	}
+}
+
+func TestCoalesceRunStops(t *testing.T) {
+	mk := func(seq uint32, flags uint8, n int) []byte {
+		return buildTCP(t, tcpSpec{seq: seq, flags: flags, payload: payloadBytes(n)})
+	}
+	withOpts := buildTCP(t, tcpSpec{seq: 1100, flags: 0x10, opts: true, payload: payloadBytes(100)})
+	otherPort := mk(1100, 0x10, 100)
+	otherPort[34+1] ^= 1
+	tests := []struct {
+		name   string
+		frames [][]byte
+		want   int
+	}{
+		{name: "three in a row", frames: [][]byte{mk(1000, 0x10, 100), mk(1100, 0x10, 100), mk(1200, 0x10, 100)}, want: 3},
+		{name: "short segment ends", frames: [][]byte{mk(1000, 0x10, 100), mk(1100, 0x10, 50), mk(1150, 0x10, 100)}, want: 2},
+		{name: "psh ends", frames: [][]byte{mk(1000, 0x10, 100), mk(1100, 0x18, 100), mk(1200, 0x10, 100)}, want: 2},
+		{name: "psh first merges nothing", frames: [][]byte{mk(1000, 0x18, 100), mk(1100, 0x10, 100)}, want: 1},
+		{name: "gap", frames: [][]byte{mk(1000, 0x10, 100), mk(1101, 0x10, 100)}, want: 1},
+		{name: "longer segment", frames: [][]byte{mk(1000, 0x10, 100), mk(1100, 0x10, 101)}, want: 1},
+		{name: "fin", frames: [][]byte{mk(1000, 0x10, 100), mk(1100, 0x11, 100)}, want: 1},
+		{name: "syn first", frames: [][]byte{mk(1000, 0x12, 100), mk(1100, 0x10, 100)}, want: 1},
+		{name: "different options", frames: [][]byte{mk(1000, 0x10, 100), withOpts}, want: 1},
+		{name: "different flow", frames: [][]byte{mk(1000, 0x10, 100), otherPort}, want: 1},
+		{name: "no payload", frames: [][]byte{mk(1000, 0x10, 0), mk(1000, 0x10, 0)}, want: 1},
+		{name: "udp", frames: [][]byte{buildUDP(t, 1, payloadBytes(100)), buildUDP(t, 2, payloadBytes(100))}, want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := coalesceRun(tt.frames, 0); got != tt.want {
+				t.Fatalf("run = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func BenchmarkCoalesce(b *testing.B) {
+	super := buildTCP(b, tcpSpec{seq: 1, flags: 0x18, opts: true, payload: payloadBytes(64000)})
+	bufs, sizes := makeBufs(64, 2000)
+	n, _ := Segment(super, VirtioNetHdr{GSOType: VirtioNetHdrGSOTCPv4, GSOSize: 1448}, bufs, sizes, 0)
+	frames := make([][]byte, n)
+	for i := range frames {
+		frames[i] = bufs[i][:sizes[i]]
+	}
+	dst := make([]byte, 0, 70000)
+	b.SetBytes(int64(len(super)))
+	b.ReportAllocs()
+	for b.Loop() {
+		k := coalesceRun(frames, 0)
+		coalesce(dst, frames, 0, k)
+	}
+}
