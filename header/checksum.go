@@ -96,12 +96,10 @@ func ChecksumUpdate2(hc, old, new uint16) uint16 {
 }
 
 // ChecksumUpdate4 is ChecksumUpdate2 for a 32-bit field (an IPv4 address).
+// The field is added as one 32-bit word: 2^16 ≡ 1 (mod 2^16-1), so that
+// is the same as adding its two halves.
 func ChecksumUpdate4(hc uint16, old, new [4]byte) uint16 {
-	sum := uint64(^hc)
-	sum += uint64(^binary.BigEndian.Uint16(old[0:2]))
-	sum += uint64(^binary.BigEndian.Uint16(old[2:4]))
-	sum += uint64(binary.BigEndian.Uint16(new[0:2]))
-	sum += uint64(binary.BigEndian.Uint16(new[2:4]))
+	sum := uint64(^hc) + uint64(^binary.BigEndian.Uint32(old[:])) + uint64(binary.BigEndian.Uint32(new[:]))
 	return ^fold(sum)
 }
 

@@ -89,8 +89,8 @@ func (b ICMPv4) SetIdentWithChecksumUpdate(id uint16) {
 // SetType sets the type, updating the checksum.
 func (b ICMPv4) SetType(t uint8) {
 	old := binary.BigEndian.Uint16(b[icmpType:])
+	b.SetChecksum(ChecksumUpdate2(b.Checksum(), old, uint16(t)<<8|old&0x00ff))
 	b[icmpType] = t
-	b.SetChecksum(ChecksumUpdate2(b.Checksum(), old, binary.BigEndian.Uint16(b[icmpType:])))
 }
 
 // CalculateChecksum computes the checksum over the whole message.

@@ -210,17 +210,20 @@ func (b IPv4) SetID(v uint16) { b.set16(ipID, v) }
 func (b IPv4) SetFlagsFragmentOffset(v uint16) { b.set16(ipFlagsFrag, v) }
 
 // SetTOS sets the type-of-service byte, updating the checksum.
+//
+// The new word is computed rather than read back: a 16-bit load of a byte
+// just stored cannot be store-forwarded and stalls (the same in SetTTL).
 func (b IPv4) SetTOS(v uint8) {
 	old := binary.BigEndian.Uint16(b[ipVersIHL:])
+	b.setChecksum(ChecksumUpdate2(b.Checksum(), old, old&0xff00|uint16(v)))
 	b[ipTOS] = v
-	b.setChecksum(ChecksumUpdate2(b.Checksum(), old, binary.BigEndian.Uint16(b[ipVersIHL:])))
 }
 
 // SetTTL sets the TTL, updating the checksum.
 func (b IPv4) SetTTL(v uint8) {
 	old := binary.BigEndian.Uint16(b[ipTTL:])
+	b.setChecksum(ChecksumUpdate2(b.Checksum(), old, uint16(v)<<8|old&0x00ff))
 	b[ipTTL] = v
-	b.setChecksum(ChecksumUpdate2(b.Checksum(), old, binary.BigEndian.Uint16(b[ipTTL:])))
 }
 
 // DecrementTTL lowers the TTL by one, updating the checksum incrementally
