@@ -107,3 +107,63 @@ func BenchmarkCoalesce(b *testing.B) {
 		coalesce(dst, frames, 0, k)
 	}
 }
+
+// FuzzCoalesce cuts the input into frames at the given lengths, merges
+// what coalesceRun accepts, and checks the super-frame: its datagram fits,
+// and Segment at its GSO size gives back exactly the merged payloads.
+func FuzzCoalesce(f *testing.F) {
+	seg := func(seq uint32, flags uint8, n int) []byte {
+		return buildTCP(f, tcpSpec{seq: seq, flags: flags, opts: true, payload: payloadBytes(n)})
+	}
+	a, b, c := seg(1000, 0x10, 40), seg(1040, 0x10, 40), seg(1080, 0x18, 10)
+	f.Add(append(append(append([]byte(nil), a...), b...), c...), uint16(len(a)), uint16(len(b)))
+	f.Add(append(append([]byte(nil), a...), a...), uint16(len(a)), uint16(len(a)))
+	f.Fuzz(func(t *testing.T, in []byte, l0, l1 uint16) {
+		var frames [][]byte
+		for _, l := range []int{int(l0), int(l1), len(in)} {
+			l = min(l, len(in))
+			if l == 0 {
+				break
+			}
+			frames = append(frames, in[:l])
+			in = in[l:]
+		}
+		if len(frames) == 0 {
+			return
+		}
+		k := coalesceRun(frames, 0)
+		if k < 1 || k > len(frames) {
+			t.Fatalf("run %d of %d frames", k, len(frames))
+		}
+		if k == 1 {
+			return
+		}
+		var want []byte
+		for _, fr := range frames[:k] {
+			s, ok := groParse(fr)
+			if !ok {
+				t.Fatal("merged an unmergeable frame")
+			}
+			want = append(want, fr[s.hdrLen:s.hdrLen+s.plen]...)
+		}
+		out := coalesce(make([]byte, 0, VirtioNetHdrLen+14+maxCoalesced), frames, 0, k)
+		var h VirtioNetHdr
+		h.Decode(out)
+		super := out[VirtioNetHdrLen:]
+		if CompleteChecksum(append([]byte(nil), super...), int(h.CsumStart), int(h.CsumOffset)) != nil {
+			t.Fatal("checksum offsets outside the super-frame")
+		}
+		bufs, sizes := makeBufs(k, 14+maxCoalesced)
+		n, err := Segment(super, h, bufs, sizes, 0)
+		if err != nil || n != k {
+			t.Fatalf("Segment of the merged frame: %d, %v; want %d", n, err, k)
+		}
+		var got []byte
+		for i := 0; i < n; i++ {
+			got = append(got, bufs[i][int(h.HdrLen):sizes[i]]...)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatal("merged payload differs")
+		}
+	})
+}
