@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -598,4 +599,44 @@ func FuzzARPInput(f *testing.F) {
 			t.Fatal("cache over its bound")
 		}
 	})
+}
+
+// TestARPConcurrent drives the cache from several goroutines at once, as
+// the dataplane's workers and ticker do (run with -race).
+func TestARPConcurrent(t *testing.T) {
+	var mu sync.Mutex
+	frames := 0
+	a := NewARP(arpIfaces(), ARPConfig{
+		Transmit: func(int, []byte) { mu.Lock(); frames++; mu.Unlock() },
+		Failed:   func(*packet.Packet) {},
+	})
+	clock := pipeline.NewVirtual(time.Unix(1e9, 0))
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64)
+			for i := 0; i < 2000; i++ {
+				ip := [4]byte{192, 168, 1, byte(2 + (i+w)%50)}
+				if _, ok := a.Resolve(0, ip, clock.Now()); !ok {
+					if ev := a.Hold(heldPacket(0, ip, byte(i))); ev != nil && ev.Drop == packet.DropNone {
+						t.Error("evicted without a reason")
+					}
+				}
+				mac := [6]byte{0x02, 0, 0, 0, byte(w), byte(i)}
+				n := copy(buf, arpFrame(t, arpLanMAC, layers.ARPReply, mac, ip, arpLanMAC, arpLanIP))
+				a.Input(0, buf[:n], clock.Now())
+				a.Release(nil)
+				if i%100 == 0 {
+					clock.Advance(300 * time.Millisecond)
+					a.Tick(clock.Now())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(a.Entries()) == 0 || frames == 0 {
+		t.Fatalf("entries %d, frames %d", len(a.Entries()), frames)
+	}
 }
