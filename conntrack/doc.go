@@ -1,0 +1,53 @@
+// Package conntrack tracks connections, as Linux's nf_conntrack does:
+// tuples for both directions, a bounded table, the TCP state machine with
+// van Rooij window tracking, UDP and ICMP, ICMP errors RELATED to the
+// connection they quote, and the ctstate every packet leaves with.
+//
+// Place in the flow: "stage.conntrack" runs at PREROUTING (and OUTPUT, for
+// packets fwd makes) after the raw rules and before mangle/nat/filter. It
+// sets pkt.CT (a *Conn), CTState (NEW, ESTABLISHED, RELATED, INVALID;
+// UNTRACKED packets from a notrack rule are skipped), CTStatus, CTReply
+// and CTMark. INVALID packets go on without an entry; the rules decide
+// (conntrack itself never drops them). A new connection lives outside the
+// table, unconfirmed, until "stage.confirm" at the end of POSTROUTING or
+// INPUT inserts it (__nf_conntrack_confirm): a packet the rules drop
+// leaves no entry. NAT changes an unconfirmed connection's reply tuple
+// (Conn.SetReplyTuple) and status bits before that. Every stage shares one
+// Table through Env.Shared("conntrack.table"); FromEnv returns it.
+//
+// Table layout: 64 shards, each with its own mutex, an open-addressing
+// index (8-byte slots: 32 bits of hash and a ref to the owning slot) and
+// a slab of Conns in chunks of 256. A Conn holds no Go pointers (the GC
+// does not scan the slabs). The tuple hash is seeded and symmetric, so
+// both tuples of a connection without NAT sit in one shard: one lock per
+// packet either way. Memory is about 230 bytes per connection at 1M
+// entries, index included.
+//
+// Limits and expiry: max_entries is enforced at insertion; when full, the
+// oldest entry that is not ASSURED is evicted (early_drop, looking at 8
+// shards first, then all), and only when nothing can go is the packet
+// dropped as table-full. Timeouts run on the pipeline clock. Expired
+// entries are freed when a lookup meets them and by an incremental reaper
+// that walks a few slab slots of a shard every 16 lookups in it; Reap
+// lets a housekeeping loop do the same when traffic is idle. There is no
+// goroutine per entry and no sweep of the whole table.
+//
+// Allocation: the per-packet path allocates nothing. Unconfirmed
+// connections come from a sync.Pool (a packet dropped before confirm
+// leaves its Conn to the garbage collector); slab chunks are allocated as
+// shards grow. Listing, Delete and events copy entries.
+//
+// Buffers: conntrack reads pkt.Parsed only; it never keeps the packet.
+// pkt.CT stays valid while the packet is in the pipeline; a freed slot is
+// reused last (FIFO free list), and Conn.Gen tells a reuse.
+//
+// Goroutines: none. Events go to subscribers' bounded channels; a full
+// channel drops the event and counts it (Subscription.Dropped).
+//
+// Specifications: RFC 9293 (TCP, the endpoint states shown by
+// -o extended), RFC 7323 (window scaling, timestamps), RFC 2018 (SACK),
+// RFC 5961 (challenge ACKs), RFC 792/1122 (ICMP queries and errors);
+// Linux's nf_conntrack_proto_{tcp,udp,icmp}.c and nf_conntrack_core.c are
+// the behavioural reference, OpenBSD pf for the sequence check of TCP
+// quoted in ICMP errors.
+package conntrack
