@@ -101,10 +101,13 @@ func BenchmarkReceiveVerdict(b *testing.B) {
 			}
 			el := time.Since(start)
 			b.StopTimer()
+			st := q.Stats()
+			// The sender may be blocked on its socket's send buffer, which
+			// the packets still queued hold: unbinding drops them.
 			stop.Store(true)
+			q.Close()
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "pkts/s")
-			st := q.Stats()
 			if st.VerdictMsgs > 0 {
 				b.ReportMetric(float64(st.Verdicts)/float64(st.VerdictMsgs), "pkts/verdictmsg")
 			}
