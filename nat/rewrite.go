@@ -1,0 +1,220 @@
+package nat
+
+import (
+	"encoding/binary"
+
+	"fwd/header"
+	"fwd/packet"
+)
+
+// Rewriting changes addresses, ports and ICMP identifiers in place and
+// keeps every checksum right by incremental update (RFC 1624), as Linux's
+// nf_nat_ipv4_manip_pkt and the l4proto manip_pkt functions do:
+//
+//   - the IPv4 header checksum for an address;
+//   - the TCP or UDP checksum for an address (pseudo header) and a port; a
+//     UDP datagram sent without a checksum (zero) keeps zero (RFC 768);
+//   - the ICMP checksum for a query identifier (ICMP has no pseudo
+//     header, so addresses do not touch it).
+//
+// A transport checksum that was wrong stays wrong by the same amount: a
+// middlebox must not make a corrupt segment look valid.
+//
+// Preconditions: b is a datagram the parse stage accepted (header valid,
+// b trimmed to its total length) and l4off is its transport offset.
+
+// setSource rewrites the source address to a and, when setPort, the source
+// port (TCP, UDP) or the identifier (ICMP query) to port.
+func setSource(b []byte, l4off int, proto packet.Proto, a [4]byte, port uint16, setPort bool) {
+	ip := header.IPv4(b)
+	old := ip.SourceAddress()
+	l4 := b[l4off:]
+	if old != a {
+		ip.SetSourceAddressWithChecksumUpdate(a)
+		pseudoAddr(l4, proto, old, a)
+	}
+	if setPort {
+		switch proto {
+		case packet.TCP:
+			if t := header.TCP(l4); t.SourcePort() != port {
+				t.SetSourcePortWithChecksumUpdate(port)
+			}
+		case packet.UDP:
+			if u := header.UDP(l4); u.SourcePort() != port {
+				u.SetSourcePortWithChecksumUpdate(port)
+			}
+		case packet.ICMP:
+			if ic := header.ICMPv4(l4); ic.Ident() != port {
+				ic.SetIdentWithChecksumUpdate(port)
+			}
+		}
+	}
+}
+
+// setDestination rewrites the destination address to a and, when
+// setPort, the destination port (TCP, UDP) or the identifier (ICMP) to
+// port.
+func setDestination(b []byte, l4off int, proto packet.Proto, a [4]byte, port uint16, setPort bool) {
+	ip := header.IPv4(b)
+	old := ip.DestinationAddress()
+	l4 := b[l4off:]
+	if old != a {
+		ip.SetDestinationAddressWithChecksumUpdate(a)
+		pseudoAddr(l4, proto, old, a)
+	}
+	if setPort {
+		switch proto {
+		case packet.TCP:
+			if t := header.TCP(l4); t.DestinationPort() != port {
+				t.SetDestinationPortWithChecksumUpdate(port)
+			}
+		case packet.UDP:
+			if u := header.UDP(l4); u.DestinationPort() != port {
+				u.SetDestinationPortWithChecksumUpdate(port)
+			}
+		case packet.ICMP:
+			if ic := header.ICMPv4(l4); ic.Ident() != port {
+				ic.SetIdentWithChecksumUpdate(port)
+			}
+		}
+	}
+}
+
+// pseudoAddr adjusts a transport checksum that covers the addresses.
+func pseudoAddr(l4 []byte, proto packet.Proto, old, a [4]byte) {
+	switch proto {
+	case packet.TCP:
+		header.TCP(l4).UpdateChecksumPseudoAddress(old, a)
+	case packet.UDP:
+		header.UDP(l4).UpdateChecksumPseudoAddress(old, a)
+	}
+}
+
+func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
+
+// icmpPut16 stores v in the 16-bit word at the even offset off of ICMP
+// message m and updates m's checksum for the change.
+func icmpPut16(m []byte, off int, v uint16) {
+	old := be16(m[off:])
+	if old == v {
+		return
+	}
+	binary.BigEndian.PutUint16(m[off:], v)
+	binary.BigEndian.PutUint16(m[2:], header.ChecksumUpdate2(be16(m[2:]), old, v))
+}
+
+// udpNonZero maps a computed UDP checksum of 0 to 0xffff (RFC 768).
+func udpNonZero(c uint16) uint16 {
+	if c == 0 {
+		return 0xffff
+	}
+	return c
+}
+
+// Offsets inside an ICMP error message m (RFC 792): the quoted IP header
+// starts at 8.
+const (
+	qIP       = header.ICMPv4Size
+	qChecksum = qIP + 10
+	qSrc      = qIP + 12
+	qDst      = qIP + 16
+)
+
+// rewriteICMPError translates an ICMP error (RFC 5508 §7, Linux's
+// nf_nat_icmp_reply_translation). b is the whole datagram and l4off the
+// offset of the ICMP message.
+//
+// With srcManip (POSTROUTING) the outer source becomes a, and the quoted
+// packet, which travelled the other way, gets its destination set to a
+// (and its destination port or identifier to port when setPort). Without
+// (PREROUTING, OUTPUT) the outer destination becomes a and the quoted
+// source a:port. The quoted IP header checksum, the quoted transport
+// checksum when the quote holds it, and the ICMP checksum are updated
+// incrementally. It returns false, changing nothing, when the quoted
+// datagram is unusable (shorter than an IP header, not version 4, IHL
+// past the quote).
+//
+// It never reads or writes past the quote: a quoted transport header cut
+// short has only the fields present rewritten (the first 8 bytes hold
+// the ports, the UDP checksum and the ICMP identifier; the TCP checksum
+// at 16 is often not quoted and then needs no update).
+func rewriteICMPError(b []byte, l4off int, srcManip bool, a [4]byte, port uint16, setPort bool) bool {
+	if l4off < header.IPv4MinSize || l4off > len(b) {
+		return false
+	}
+	m := b[l4off:]
+	if len(m) < qIP {
+		return false
+	}
+	hl, n, r := header.QuotedValid(m[qIP:])
+	if r != header.ReasonNone {
+		return false
+	}
+	l4 := qIP + hl // quoted transport header, n bytes present
+	proto := m[qIP+9]
+	frag := be16(m[qIP+6:])&0x1fff != 0 // a non-first fragment: no transport header
+	aoff := qSrc
+	if srcManip {
+		aoff = qDst
+	}
+	old := [4]byte(m[aoff : aoff+4])
+	if old != a {
+		icmpPut16(m, qChecksum, header.ChecksumUpdate4(be16(m[qChecksum:]), old, a))
+		icmpPut16(m, aoff, be16(a[0:2]))
+		icmpPut16(m, aoff+2, be16(a[2:4]))
+		if !frag {
+			switch proto {
+			case header.ProtoTCP:
+				if n >= 18 {
+					icmpPut16(m, l4+16, header.ChecksumUpdate4(be16(m[l4+16:]), old, a))
+				}
+			case header.ProtoUDP:
+				if n >= 8 {
+					if c := be16(m[l4+6:]); c != 0 {
+						icmpPut16(m, l4+6, udpNonZero(header.ChecksumUpdate4(c, old, a)))
+					}
+				}
+			}
+		}
+	}
+	if setPort && !frag {
+		switch proto {
+		case header.ProtoTCP, header.ProtoUDP:
+			poff := l4
+			if srcManip {
+				poff = l4 + 2
+			}
+			if n >= poff-l4+2 {
+				op := be16(m[poff:])
+				if op != port {
+					if proto == header.ProtoTCP && n >= 18 {
+						icmpPut16(m, l4+16, header.ChecksumUpdate2(be16(m[l4+16:]), op, port))
+					}
+					if proto == header.ProtoUDP && n >= 8 {
+						if c := be16(m[l4+6:]); c != 0 {
+							icmpPut16(m, l4+6, udpNonZero(header.ChecksumUpdate2(c, op, port)))
+						}
+					}
+					icmpPut16(m, poff, port)
+				}
+			}
+		case header.ProtoICMP:
+			if n >= 6 {
+				oid := be16(m[l4+4:])
+				if oid != port {
+					icmpPut16(m, l4+2, header.ChecksumUpdate2(be16(m[l4+2:]), oid, port))
+					icmpPut16(m, l4+4, port)
+				}
+			}
+		}
+	}
+	ip := header.IPv4(b)
+	if srcManip {
+		if ip.SourceAddress() != a {
+			ip.SetSourceAddressWithChecksumUpdate(a)
+		}
+	} else if ip.DestinationAddress() != a {
+		ip.SetDestinationAddressWithChecksumUpdate(a)
+	}
+	return true
+}
