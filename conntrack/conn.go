@@ -147,6 +147,7 @@ const (
 	cfLive            // in a slab slot and indexed
 	cfPooled          // an unconfirmed entry from the pool
 	cfUnassured       // on its shard's early-drop list
+	cfSym             // one symmetric index entry serves both tuples
 )
 
 // Conn is one tracked connection. It holds no Go pointers, so slabs of
@@ -154,18 +155,26 @@ const (
 //
 // A Conn's fields are guarded by its home shard's mutex (the shard of its
 // original tuple); tuples, hashes and gen change only with both shards
-// of the connection locked. Packets carry a *Conn in pkt.CT between the
-// conntrack stage and the end of their pipeline run. A freed slot is reused
-// last (the free list is FIFO), so a packet in flight is very unlikely to
-// see its Conn reused; Gen tells when it was.
+// of the connection locked. home, idx and slab are fixed when the slab
+// chunk is made and may be read without a lock. Packets carry a *Conn in
+// pkt.CT between the conntrack stage and the end of their pipeline run. A
+// freed slot is reused last (the free list is FIFO), so a packet in
+// flight is very unlikely to see its Conn reused; Gen tells when it was.
 type Conn struct {
+	connData
+	home uint8 // shard of the original tuple, owner of the slot
+	slab bool  // false for an unconfirmed connection from the pool
+	idx  uint32
+}
+
+// connData is the part of a Conn that moves from an unconfirmed
+// connection into its slab slot at confirmation.
+type connData struct {
 	tuple   [2]Tuple
 	status  packet.CTStatus
 	flags   uint8
-	home    uint8 // shard of the original tuple, owner of the slot
 	rshard  uint8 // shard of the reply tuple
 	hash    [2]uint32
-	idx     uint32 // slot in the home shard's slab
 	gen     uint32 // bumped each time the slot is freed
 	prev    uint32 // early-drop list links (slot+1, 0 = none); next doubles as the free-list link
 	next    uint32
@@ -188,7 +197,7 @@ func (c *Conn) ReplyTuple() Tuple { return c.tuple[Reply] }
 func (c *Conn) Proto() uint8 { return c.tuple[Original].Proto }
 
 // Confirmed reports whether the connection is in the table.
-func (c *Conn) Confirmed() bool { return c.flags&cfConfirmed != 0 }
+func (c *Conn) Confirmed() bool { return c.slab }
 
 // Gen returns the slot generation; it changes when the slot is freed.
 func (c *Conn) Gen() uint32 { return c.gen }
@@ -199,7 +208,7 @@ func (c *Conn) Gen() uint32 { return c.gen }
 // a confirmed connection. Only the goroutine holding the packet may call
 // it.
 func (c *Conn) SetReplyTuple(t Tuple) bool {
-	if c.flags&cfConfirmed != 0 {
+	if c.slab {
 		return false
 	}
 	t.Proto = c.tuple[Original].Proto
@@ -210,7 +219,7 @@ func (c *Conn) SetReplyTuple(t Tuple) bool {
 // SetStatus ORs bits (e.g. packet.CTStatusSNAT/DNAT) into an unconfirmed
 // connection's status; confirmed ones go through Table.SetStatus.
 func (c *Conn) SetStatus(bits packet.CTStatus) bool {
-	if c.flags&cfConfirmed != 0 {
+	if c.slab {
 		return false
 	}
 	c.status |= bits

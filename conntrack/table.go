@@ -129,8 +129,10 @@ type shard struct {
 	// mu protects everything below, and the fields of every Conn in
 	// this shard's slab.
 	id       uint8
-	slots    []uint64
-	used     int
+	main     []uint32           // the index of this shard's connections (see index.go)
+	used     int                // entries in main
+	alias    []uint64           // NATed reply tuples of other shards' connections
+	aliasN   int                // entries in alias
 	chunks   []*[chunkSize]Conn // len fixed at creation, so other shards may read it
 	n        uint32             // slab high-water mark
 	freeHead uint32             // FIFO free list (slot+1)
@@ -190,14 +192,19 @@ func NewTable(cfg Config, clock pipeline.Clock) *Table {
 	t.timeout.udp, t.timeout.udpStream = ns(to.UDP), ns(to.UDPStream)
 	t.timeout.icmp, t.timeout.generic = ns(to.ICMP), ns(to.Generic)
 	nChunks := (cfg.MaxEntries + chunkSize - 1) / chunkSize
-	// The index starts small (it stays in cache for small tables) and
-	// doubles as its shard fills.
-	slots := 256
+	// The main index is sized for the table's share of max_entries at
+	// a load of 0.6, so it does not grow in steady state; at 1M entries
+	// it is 128 KB a shard, 8 MB in all, which mostly stays in cache.
+	slots := 64
+	for slots*3 < cfg.MaxEntries/numShards*5 {
+		slots *= 2
+	}
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.id = uint8(i)
 		s.chunks = make([]*[chunkSize]Conn, nChunks)
-		s.slots = make([]uint64, slots)
+		s.main = make([]uint32, slots)
+		s.alias = make([]uint64, 64)
 	}
 	t.pool.New = func() any { return new(Conn) }
 	empty := []*Subscription{}
@@ -229,8 +236,9 @@ func (t *Table) Count() int { return int(t.count.Load()) }
 
 // ---- references and slabs ----
 
-// A ref names one index entry: bit 31 the direction, bits 24-29 the
-// owning shard, bits 0-23 the slab slot plus one (so a ref is never 0).
+// A ref names a connection in an alias entry (or anywhere): bit 31 the
+// direction, bits 24-29 the owning shard, bits 0-23 the slab slot plus
+// one (so a ref is never 0).
 func makeRef(home uint8, idx uint32, dir int) uint32 {
 	return uint32(dir)<<31 | uint32(home)<<24 | (idx + 1)
 }
@@ -257,12 +265,14 @@ func (s *shard) allocLocked() *Conn {
 	}
 	idx := s.n
 	if s.chunks[idx>>chunkShift] == nil {
-		s.chunks[idx>>chunkShift] = new([chunkSize]Conn)
+		ch := new([chunkSize]Conn)
+		for k := range ch {
+			ch[k].home, ch[k].slab, ch[k].idx = s.id, true, idx+uint32(k)
+		}
+		s.chunks[idx>>chunkShift] = ch
 	}
 	s.n++
-	c := s.at(idx)
-	c.idx = idx
-	return c
+	return s.at(idx)
 }
 
 func (s *shard) pushFreeLocked(c *Conn) {
@@ -305,109 +315,55 @@ func (s *shard) unlinkUnassuredLocked(c *Conn) {
 	c.prev, c.next = 0, 0
 }
 
-// ---- the index ----
+// ---- lookups ----
 
-func (s *shard) insertSlotLocked(h uint32, ref uint32) {
-	if (s.used+1)*8 > len(s.slots)*5 {
-		s.growLocked()
-	}
-	m := uint32(len(s.slots) - 1)
-	n := 0
+// findLocked probes s (locked) for tu (hash h). It returns the first live
+// connection with that tuple, its owning shard and the direction tu
+// matched. Expired connections met on the way whose locks are at hand are
+// freed. A NATed reply tuple of another shard's connection is returned
+// without an expiry check: the caller checks it under the owner's lock.
+func (t *Table) findLocked(s *shard, tu *Tuple, h uint32, now int64) (*Conn, uint8, int) {
+restart:
+	m := uint32(len(s.main) - 1)
+	tag := h >> mainTagShift
 	for i := h & m; ; i = (i + 1) & m {
-		if s.slots[i] == 0 {
-			s.slots[i] = uint64(h)<<32 | uint64(ref)
-			s.used++
-			if n >= chainTooLong {
-				s.st.chainTooLong++
-			}
-			return
-		}
-		n++
-	}
-}
-
-// growLocked doubles the index. The stored hash bits make this a pass
-// over the slots alone; it stops only this shard, for a time bounded by
-// its size.
-func (s *shard) growLocked() {
-	old := s.slots
-	s.slots = make([]uint64, 2*len(old))
-	m := uint32(len(s.slots) - 1)
-	for _, v := range old {
-		if v == 0 {
-			continue
-		}
-		for i := uint32(v>>32) & m; ; i = (i + 1) & m {
-			if s.slots[i] == 0 {
-				s.slots[i] = v
-				break
-			}
-		}
-	}
-}
-
-// removeSlotLocked deletes the entry (h, ref) with backward-shift
-// deletion, so probes never meet tombstones.
-func (s *shard) removeSlotLocked(h uint32, ref uint32) {
-	m := uint32(len(s.slots) - 1)
-	want := uint64(h)<<32 | uint64(ref)
-	i := h & m
-	for s.slots[i] != want {
-		if s.slots[i] == 0 {
-			return
-		}
-		i = (i + 1) & m
-	}
-	j := i
-	for {
-		j = (j + 1) & m
-		v := s.slots[j]
+		v := s.main[i]
 		if v == 0 {
 			break
 		}
-		k := uint32(v>>32) & m
-		// Leave v where it is if its home k lies cyclically in (i, j].
-		if i <= j {
-			if i < k && k <= j {
-				continue
-			}
-		} else if i < k || k <= j {
+		if v>>mainTagShift != tag {
 			continue
 		}
-		s.slots[i] = v
-		i = j
+		c := s.at(mainIdx(v))
+		dir, ok := matchMain(c, v, tu)
+		if !ok {
+			continue
+		}
+		if c.expires <= now {
+			if t.tryFreeLocked(s, c, now) {
+				goto restart
+			}
+			continue
+		}
+		return c, s.id, dir
 	}
-	s.slots[i] = 0
-	s.used--
-}
-
-// findLocked probes s (locked) for tu. It returns the first live entry
-// with that tuple. Expired connections met on the way whose locks are at
-// hand are freed; an entry owned by another shard is returned without an
-// expiry check (the caller checks it under the owner's lock).
-func (t *Table) findLocked(s *shard, tu *Tuple, h uint32, now int64) (*Conn, uint32) {
-	m := uint32(len(s.slots) - 1)
-restart:
+	if s.aliasN == 0 {
+		return nil, 0, 0
+	}
+	m = uint32(len(s.alias) - 1)
 	for i := h & m; ; i = (i + 1) & m {
-		v := s.slots[i]
+		v := s.alias[i]
 		if v == 0 {
-			return nil, 0
+			return nil, 0, 0
 		}
 		if uint32(v>>32) != h {
 			continue
 		}
 		ref := uint32(v)
 		c := t.connOf(ref)
-		if c.tuple[refDir(ref)] != *tu {
-			continue
+		if c.tuple[Reply] == *tu {
+			return c, refHome(ref), Reply
 		}
-		if refHome(ref) == s.id && c.expires <= now {
-			if t.tryFreeLocked(s, c, now) {
-				goto restart
-			}
-			continue
-		}
-		return c, ref
 	}
 }
 
@@ -430,8 +386,16 @@ func (t *Table) tryFreeLocked(s *shard, c *Conn, now int64) bool {
 // freeLocked removes c from the table. Both its shards are locked.
 func (t *Table) freeLocked(c *Conn, now int64) {
 	hs, rs := &t.shards[c.home], &t.shards[c.rshard]
-	hs.removeSlotLocked(c.hash[0], makeRef(c.home, c.idx, Original))
-	rs.removeSlotLocked(c.hash[1], makeRef(c.home, c.idx, Reply))
+	switch {
+	case c.flags&cfSym != 0:
+		hs.removeMainLocked(c.hash[0], mainVal(c.hash[0], c.idx, mainSym))
+	case hs == rs:
+		hs.removeMainLocked(c.hash[0], mainVal(c.hash[0], c.idx, 0))
+		hs.removeMainLocked(c.hash[1], mainVal(c.hash[1], c.idx, mainReply))
+	default:
+		hs.removeMainLocked(c.hash[0], mainVal(c.hash[0], c.idx, 0))
+		rs.removeAliasLocked(c.hash[1], makeRef(c.home, c.idx, Reply))
+	}
 	hs.unlinkUnassuredLocked(c)
 	t.emitLocked(EventDestroy, c, now)
 	c.gen++
@@ -491,15 +455,14 @@ func (t *Table) lookup(tu *Tuple, now int64) (*Conn, int, *shard) {
 		if s.ops%reapEvery == 0 {
 			t.reapLocked(s, now, reapVisits)
 		}
-		c, ref := t.findLocked(s, tu, uint32(h), now)
+		c, home, dir := t.findLocked(s, tu, uint32(h), now)
 		if c == nil {
 			s.mu.Unlock()
 			return nil, 0, nil
 		}
-		home := refHome(ref)
 		if home == s.id {
 			s.st.found++
-			return c, refDir(ref), s
+			return c, dir, s
 		}
 		// The entry belongs to another shard (a NATed reply tuple): move
 		// to the owner's lock and check the slot was not reused meanwhile.
@@ -510,7 +473,7 @@ func (t *Table) lookup(tu *Tuple, now int64) (*Conn, int, *shard) {
 		if c.gen == gen && c.flags&cfLive != 0 {
 			if c.expires > now {
 				hs.st.found++
-				return c, refDir(ref), hs
+				return c, dir, hs
 			}
 			hs.mu.Unlock()
 			t.kill(home, c.idx, gen, now)
@@ -678,7 +641,8 @@ func (t *Table) reserve(start uint8, now int64) bool {
 // newConn returns a blank unconfirmed connection from the pool.
 func (t *Table) newConn() *Conn {
 	c := t.pool.Get().(*Conn)
-	*c = Conn{flags: cfPooled}
+	*c = Conn{}
+	c.flags = cfPooled
 	return c
 }
 
@@ -691,7 +655,7 @@ func (t *Table) newConn() *Conn {
 // table that cannot early-drop anything drops the packet as table-full.
 func (t *Table) Confirm(pkt *packet.Packet) pipeline.Verdict {
 	u, ok := pkt.CT.(*Conn)
-	if !ok || u == nil || u.flags&cfPooled == 0 {
+	if !ok || u == nil || u.slab {
 		return pipeline.Continue
 	}
 	now := t.clock.Now()
@@ -733,15 +697,25 @@ func (t *Table) Confirm(pkt *packet.Packet) pipeline.Verdict {
 	}
 	c := s0.allocLocked()
 	idx, gen := c.idx, c.gen
-	*c = *u
-	c.idx, c.gen = idx, gen
-	c.home, c.rshard = s0.id, s1.id
+	c.connData = u.connData
+	c.gen = gen
+	c.rshard = s1.id
 	c.hash = [2]uint32{uint32(h0), uint32(h1)}
 	c.flags = cfConfirmed | cfLive
 	c.status |= packet.CTStatusConfirmed
 	c.status &^= packet.CTStatusDying
-	s0.insertSlotLocked(uint32(h0), makeRef(s0.id, idx, Original))
-	s1.insertSlotLocked(uint32(h1), makeRef(s0.id, idx, Reply))
+	switch {
+	case h0 == h1:
+		// Mirror-image tuples: one index entry serves both.
+		c.flags |= cfSym
+		s0.insertMainLocked(uint32(h0), mainVal(uint32(h0), idx, mainSym))
+	case s0 == s1:
+		s0.insertMainLocked(uint32(h0), mainVal(uint32(h0), idx, 0))
+		s0.insertMainLocked(uint32(h1), mainVal(uint32(h1), idx, mainReply))
+	default:
+		s0.insertMainLocked(uint32(h0), mainVal(uint32(h0), idx, 0))
+		s1.insertAliasLocked(uint32(h1), makeRef(s0.id, idx, Reply))
+	}
 	if c.status&packet.CTStatusAssured == 0 {
 		s0.linkUnassuredLocked(c)
 	}
@@ -756,33 +730,23 @@ func (t *Table) Confirm(pkt *packet.Packet) pipeline.Verdict {
 }
 
 // clashLocked returns a live entry that already uses one of u's tuples.
+// s0 and s1 are locked.
 func (t *Table) clashLocked(s0, s1 *shard, u *Conn, h0, h1 uint32, now int64) *Conn {
+	locked := func(x uint8) bool { return x == s0.id || x == s1.id }
 	for d, s := range [2]*shard{s0, s1} {
 		h := h0
 		if d == 1 {
 			h = h1
 		}
-		m := uint32(len(s.slots) - 1)
-	restart:
-		for i := h & m; ; i = (i + 1) & m {
-			v := s.slots[i]
-			if v == 0 {
+	again:
+		for _, c := range t.candidatesLocked(s, &u.tuple[d], h) {
+			if c == nil {
 				break
 			}
-			if uint32(v>>32) != h {
-				continue
-			}
-			ref := uint32(v)
-			c := t.connOf(ref)
-			if c.tuple[refDir(ref)] != u.tuple[d] {
-				continue
-			}
-			home := refHome(ref)
-			locked := func(x uint8) bool { return x == s0.id || x == s1.id }
-			if locked(home) && c.expires <= now {
+			if locked(c.home) && c.expires <= now {
 				if locked(c.rshard) {
 					t.freeLocked(c, now)
-					goto restart
+					goto again
 				}
 				continue
 			}
@@ -790,6 +754,37 @@ func (t *Table) clashLocked(s0, s1 *shard, u *Conn, h0, h1 uint32, now int64) *C
 		}
 	}
 	return nil
+}
+
+// candidatesLocked returns up to four connections of s's indexes that use
+// tu (more than one only when expired ones linger); the rest are nil.
+func (t *Table) candidatesLocked(s *shard, tu *Tuple, h uint32) (out [4]*Conn) {
+	n := 0
+	m := uint32(len(s.main) - 1)
+	tag := h >> mainTagShift
+	for i := h & m; s.main[i] != 0 && n < len(out); i = (i + 1) & m {
+		v := s.main[i]
+		if v>>mainTagShift != tag {
+			continue
+		}
+		c := s.at(mainIdx(v))
+		if _, ok := matchMain(c, v, tu); ok {
+			out[n] = c
+			n++
+		}
+	}
+	m = uint32(len(s.alias) - 1)
+	for i := h & m; s.alias[i] != 0 && n < len(out); i = (i + 1) & m {
+		v := s.alias[i]
+		if uint32(v>>32) != h {
+			continue
+		}
+		if c := t.connOf(uint32(v)); c.tuple[Reply] == *tu {
+			out[n] = c
+			n++
+		}
+	}
+	return out
 }
 
 func (t *Table) putConn(u *Conn) {
@@ -806,7 +801,7 @@ func (t *Table) release(pkt *packet.Packet, u *Conn) {
 
 // SetMark sets a connection's mark (CONNMARK).
 func (t *Table) SetMark(c *Conn, mark uint32) {
-	if c.flags&cfPooled != 0 {
+	if !c.slab {
 		c.mark = mark
 		return
 	}
@@ -818,7 +813,7 @@ func (t *Table) SetMark(c *Conn, mark uint32) {
 
 // SetStatus ORs status bits into a connection.
 func (t *Table) SetStatus(c *Conn, bits packet.CTStatus) {
-	if c.flags&cfPooled != 0 {
+	if !c.slab {
 		c.status |= bits
 		return
 	}
@@ -831,7 +826,7 @@ func (t *Table) SetStatus(c *Conn, bits packet.CTStatus) {
 // Snapshot copies c under its lock.
 func (t *Table) Snapshot(c *Conn) Entry {
 	var e Entry
-	if c.flags&cfPooled != 0 {
+	if !c.slab {
 		c.snapshot(&e)
 		return e
 	}

@@ -272,9 +272,9 @@ udp      17 29 src=192.168.8.1 dst=239.255.255.250 sport=48169 dport=1900 [UNREP
 // entry, also when it hashes to another shard; replies find it.
 func TestNATReplyTuple(t *testing.T) {
 	tab, clk := newTestTable(t, nil)
-	crossed := 0
-	for i := 0; i < 200; i++ {
-		src := [4]byte{192, 168, 1, byte(i)}
+	crossed, same := 0, 0
+	for i := 0; i < 1000; i++ {
+		src := [4]byte{192, 168, byte(i >> 8), byte(i)}
 		p := decode(t, buildTCP(src, srvAddr, 40000, 443, fSYN, 1, 0, 1000, nil, 0))
 		tab.Track(p)
 		c := p.CT.(*Conn)
@@ -290,6 +290,8 @@ func TestNATReplyTuple(t *testing.T) {
 		}
 		if c.home != c.rshard {
 			crossed++
+		} else if c.flags&cfSym == 0 {
+			same++
 		}
 		// The reply to the public address finds it.
 		r := decode(t, buildTCP(srvAddr, [4]byte{203, 0, 113, 2}, 443, uint16(20000+i), fSYN|fACK, 9, 2, 1000, nil, 0))
@@ -301,8 +303,8 @@ func TestNATReplyTuple(t *testing.T) {
 			t.Fatal("TupleTaken")
 		}
 	}
-	if crossed == 0 {
-		t.Fatal("no entry crossed shards; the test covers nothing")
+	if crossed == 0 || same == 0 {
+		t.Fatalf("%d entries crossed shards, %d NATed ones did not; the test must cover both", crossed, same)
 	}
 	clk.Advance(61 * time.Second)
 	tab.Reap(1 << 20)
@@ -310,8 +312,8 @@ func TestNATReplyTuple(t *testing.T) {
 		t.Fatalf("%d left", tab.Count())
 	}
 	for i := range tab.shards {
-		if tab.shards[i].used != 0 {
-			t.Fatalf("shard %d has %d index entries left", i, tab.shards[i].used)
+		if tab.shards[i].used != 0 || tab.shards[i].aliasN != 0 {
+			t.Fatalf("shard %d has %d+%d index entries left", i, tab.shards[i].used, tab.shards[i].aliasN)
 		}
 	}
 }
@@ -357,8 +359,8 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d left", tab.Count())
 	}
 	for i := range tab.shards {
-		if tab.shards[i].used != 0 {
-			t.Fatalf("shard %d: %d index entries", i, tab.shards[i].used)
+		if tab.shards[i].used != 0 || tab.shards[i].aliasN != 0 {
+			t.Fatalf("shard %d: %d+%d index entries", i, tab.shards[i].used, tab.shards[i].aliasN)
 		}
 	}
 }
