@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"fwd/config"
 	"fwd/packet"
@@ -280,19 +281,32 @@ func ParseRate(s string) (every int64, n int64, unit string, ok bool) {
 }
 
 // logSink returns the function LOG lines go to: the io.Writer shared under
-// LogWriterKey when present, else env.Log at info level, else nowhere.
+// LogWriterKey when present, else env.Log at info level, else nowhere. It
+// is resolved at the first line: Compile may run inside Env.Shared, which
+// holds the lock Lookup takes.
 func logSink(env *pipeline.Env) func(string) {
 	if env == nil {
 		return func(string) {}
 	}
-	if w, ok := env.Lookup(LogWriterKey).(io.Writer); ok {
-		return func(line string) { io.WriteString(w, line+"\n") }
+	var once sync.Once
+	var out func(string)
+	return func(line string) {
+		once.Do(func() {
+			out = func(string) {}
+			if w, ok := env.Lookup(LogWriterKey).(io.Writer); ok {
+				var mu sync.Mutex // the writer need not be safe for concurrent use
+				out = func(line string) {
+					mu.Lock()
+					io.WriteString(w, line+"\n")
+					mu.Unlock()
+				}
+			} else if env.Log != nil {
+				l := env.Log
+				out = func(line string) { l.Info(line, slog.String("source", "rules.log")) }
+			}
+		})
+		out(line)
 	}
-	if env.Log != nil {
-		l := env.Log
-		return func(line string) { l.Info(line, slog.String("source", "rules.log")) }
-	}
-	return func(string) {}
 }
 
 // LogWriterKey is the Env.Shared key of an io.Writer that receives LOG
