@@ -37,10 +37,31 @@ func (s *Stage) Name() string { return "conntrack" }
 // Process tracks pkt. Packets a raw `notrack` rule marked UNTRACKED are
 // left alone.
 func (s *Stage) Process(pkt *packet.Packet) pipeline.Verdict {
-	if pkt.CTState == packet.CTUntracked {
+	switch {
+	case pkt.CTState == packet.CTUntracked:
+		return pipeline.Continue
+	case pkt.CTState == packet.CTRelated && pkt.CT != nil:
+		// Made by fwd about another packet and attached to its
+		// connection (Attach): already classified.
 		return pipeline.Continue
 	}
 	return s.t.Track(pkt)
+}
+
+// Attach gives a packet fwd made in answer to orig (an ICMP error, a TCP
+// reset) orig's connection, as RELATED in the opposite direction, as
+// Linux's nf_ct_attach does for REJECT: the answer then passes rules that
+// accept RELATED traffic even when orig's connection was never confirmed.
+// The conntrack stage leaves such packets alone and confirm ignores them.
+func Attach(answer, orig *packet.Packet) {
+	if orig.CT == nil {
+		return
+	}
+	answer.CT = orig.CT
+	answer.CTState = packet.CTRelated
+	answer.CTReply = !orig.CTReply
+	answer.CTStatus = orig.CTStatus
+	answer.CTMark = orig.CTMark
 }
 
 // Table returns the stage's table.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"fwd/config"
+	"fwd/header"
 	"fwd/packet"
 	"fwd/pipeline"
 )
@@ -122,5 +123,32 @@ func TestPipeline(t *testing.T) {
 	}
 	if got := p.Stages(); len(got) != 6 {
 		t.Fatalf("stages %v", got)
+	}
+}
+
+// TestAttach: an ICMP error fwd makes about a packet the rules reject is
+// RELATED to that packet's (unconfirmed) connection, passes the
+// conntrack stage untouched, and confirms nothing.
+func TestAttach(t *testing.T) {
+	tab, _ := newTestTable(t, nil)
+	st := &Stage{t: tab}
+	cs := &ConfirmStage{t: tab}
+	syn := decode(t, buildTCP(cliAddr, srvAddr, 40000, 23, fSYN, 1, 0, 1000, nil, 0))
+	st.Process(syn)
+	if syn.CTState != packet.CTNew {
+		t.Fatal(syn.CTState)
+	}
+	// The rules reject syn; icmperr answers it.
+	b := make([]byte, 600)
+	n := header.BuildICMPError(b, srvAddr, header.ICMPDestUnreach, header.ICMPAdminProhibited, 0, header.IPv4(syn.Data))
+	ans := decode(t, b[:n])
+	ans.Hook = packet.Output
+	Attach(ans, syn)
+	if v := st.Process(ans); v != pipeline.Continue || ans.CTState != packet.CTRelated || !ans.CTReply || ans.CT != syn.CT {
+		t.Fatalf("answer: %v %v reply=%v", v, ans.CTState, ans.CTReply)
+	}
+	cs.Process(ans)
+	if tab.Count() != 0 {
+		t.Fatal("the answer confirmed the rejected connection")
 	}
 }

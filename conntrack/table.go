@@ -655,7 +655,7 @@ func (t *Table) newConn() *Conn {
 // table that cannot early-drop anything drops the packet as table-full.
 func (t *Table) Confirm(pkt *packet.Packet) pipeline.Verdict {
 	u, ok := pkt.CT.(*Conn)
-	if !ok || u == nil || u.slab {
+	if !ok || u == nil || u.slab || pkt.CTState == packet.CTRelated {
 		return pipeline.Continue
 	}
 	now := t.clock.Now()

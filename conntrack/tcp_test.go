@@ -1,6 +1,8 @@
 package conntrack
 
 import (
+	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -27,6 +29,7 @@ type step struct {
 	ep      [2]EndpointState
 	status  packet.CTStatus // bits that must be set
 	gone    bool            // the entry must not exist afterwards
+	zwin    bool            // send a zero window (win 0 means "default")
 }
 
 func runSteps(t *testing.T, f *tflow, steps []step) {
@@ -34,7 +37,7 @@ func runSteps(t *testing.T, f *tflow, steps []step) {
 	for i, s := range steps {
 		f.clk.Advance(s.advance)
 		win := s.win
-		if win == 0 && s.flags&fRST == 0 {
+		if win == 0 && s.flags&fRST == 0 && !s.zwin {
 			win = 65535
 		}
 		pkt := f.send(s.dir, s.flags, s.seq, s.ack, win, s.n, s.opts)
@@ -399,4 +402,76 @@ func TestWindowScaleOneSide(t *testing.T) {
 	if pkt := f.send(R, fACK, 5001, 1001, 1000, 900, nil); pkt.CTState != packet.CTEstablished {
 		t.Fatalf("within window: %v (%s)", pkt.CTState, pkt.Note)
 	}
+}
+
+// TestRetransTimeouts: tcp_max_retrans identical retransmissions of
+// unacknowledged data drop the timeout to tcp_retrans; unacknowledged
+// data gets tcp_unacknowledged; a zero window gets tcp_retrans.
+func TestRetransTimeouts(t *testing.T) {
+	tab, clk := newTestTable(t, func(c *Config) {
+		c.Timeouts.TCPRetrans = 200 * time.Second
+		c.Timeouts.TCPUnacknowledged = 250 * time.Second
+		c.TCPMaxRetrans = 3
+	})
+	runSteps(t, newFlow(t, tab, clk), cat(handshake(), []step{
+		{name: "data", dir: O, flags: fPSH | fACK, seq: 1001, ack: 5001, n: 100, ct: ctEst, state: TCPEstablished, timeout: 250},
+		{name: "retransmit 1", advance: time.Second, dir: O, flags: fPSH | fACK, seq: 1001, ack: 5001, n: 100, ct: ctEst, state: TCPEstablished, timeout: 250},
+		{name: "retransmit 2", advance: 2 * time.Second, dir: O, flags: fPSH | fACK, seq: 1001, ack: 5001, n: 100, ct: ctEst, state: TCPEstablished, timeout: 250},
+		{name: "retransmit 3", advance: 4 * time.Second, dir: O, flags: fPSH | fACK, seq: 1001, ack: 5001, n: 100, ct: ctEst, state: TCPEstablished, timeout: 200},
+		{name: "acked at last", dir: R, flags: fACK, seq: 5001, ack: 1101, ct: ctEst, state: TCPEstablished, timeout: 432000},
+		{name: "zero window", dir: R, flags: fACK, seq: 5001, ack: 1101, zwin: true, ct: ctEst, state: TCPEstablished, timeout: 200},
+		{name: "window open", dir: R, flags: fACK, seq: 5001, ack: 1101, win: 1000, ct: ctEst, state: TCPEstablished, timeout: 432000},
+	}))
+}
+
+// TestBadResetInSynSent is gVisor's TestIgnoreBadResetOnSynSent: after a
+// SYN with seq 1234 only a RST acking 1235 resets.
+func TestBadResetInSynSent(t *testing.T) {
+	for _, ack := range []uint32{1234, 1236, 1000, 5000} {
+		t.Run(fmt.Sprint(ack), func(t *testing.T) {
+			tab, clk := newTestTable(t, nil)
+			runSteps(t, newFlow(t, tab, clk), []step{
+				{name: "syn", dir: O, flags: fSYN, seq: 1234, ct: ctNew, state: TCPSynSent, timeout: 120},
+				{name: "bad rst", dir: R, flags: fRST | fACK, seq: 0, ack: ack, ct: ctInv, state: TCPSynSent, timeout: 120},
+				{name: "no-ack rst", dir: R, flags: fRST, seq: 0, ct: ctInv, state: TCPSynSent, timeout: 120},
+				{name: "good syn+ack", dir: R, flags: fSYN | fACK, seq: 7000, ack: 1235, ct: ctEst, state: TCPSynRecv, timeout: 60},
+			})
+		})
+	}
+	tab, clk := newTestTable(t, nil)
+	runSteps(t, newFlow(t, tab, clk), []step{
+		{name: "syn", dir: O, flags: fSYN, seq: 1234, ct: ctNew, state: TCPSynSent, timeout: 120},
+		{name: "refused", dir: R, flags: fRST | fACK, seq: 0, ack: 1235, ct: ctEst, gone: true},
+	})
+}
+
+// TestTimestampEchoInSynSent: a server RST whose timestamp echo matches
+// none of the client's SYNs (retransmissions included) is INVALID.
+func TestTimestampEchoInSynSent(t *testing.T) {
+	ts := func(val, ecr uint32) []byte {
+		b := []byte{header.TCPOptNOP, header.TCPOptNOP, header.TCPOptTimestamp, 10, 0, 0, 0, 0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(b[4:], val)
+		binary.BigEndian.PutUint32(b[8:], ecr)
+		return b
+	}
+	tab, clk := newTestTable(t, nil)
+	runSteps(t, newFlow(t, tab, clk), []step{
+		{name: "syn", dir: O, flags: fSYN, seq: 1234, opts: ts(1000, 0), ct: ctNew, state: TCPSynSent, timeout: 120},
+		{name: "syn again", dir: O, flags: fSYN, seq: 1234, opts: ts(2000, 0), ct: ctNew, state: TCPSynSent, timeout: 120},
+		{name: "rst echoing nothing", dir: R, flags: fRST | fACK, ack: 1235, opts: ts(9, 100), ct: ctInv, state: TCPSynSent, timeout: 120},
+		{name: "rst echoing the future", dir: R, flags: fRST | fACK, ack: 1235, opts: ts(9, 2001), ct: ctInv, state: TCPSynSent, timeout: 120},
+		{name: "client rst answering", dir: O, flags: fRST, seq: 1235, ct: ctNew, state: TCPSynSent, timeout: 120},
+		{name: "syn+ack echoing the first syn", dir: R, flags: fSYN | fACK, seq: 7000, ack: 1235, opts: ts(50, 1000), ct: ctEst, state: TCPSynRecv, timeout: 60},
+	})
+}
+
+// TestInvalidFinShortensTimeout is nf_tcp_handle_invalid: out-of-window
+// FINs from both sides of an ASSURED connection cut its timeout to
+// tcp_unacknowledged.
+func TestInvalidFinShortensTimeout(t *testing.T) {
+	tab, clk := newTestTable(t, nil)
+	runSteps(t, newFlow(t, tab, clk), cat(handshake(), []step{
+		{name: "fin far ahead", dir: O, flags: fFIN | fACK, seq: 1001 + 1<<30, ack: 5001, ct: ctInv, state: TCPEstablished, timeout: 432000},
+		{name: "fin far ahead back", dir: R, flags: fFIN | fACK, seq: 5001 + 1<<30, ack: 1001, ct: ctInv, state: TCPEstablished, timeout: 300},
+	}))
 }
