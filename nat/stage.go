@@ -345,7 +345,7 @@ func (s *Stage) translate(pkt *packet.Packet, c *conntrack.Conn) {
 		switch p.Proto {
 		case packet.TCP, packet.UDP:
 			if port := other.DstPort; p.Src != a || p.SrcPort != port {
-				setSource(pkt.Data, l4off, p.Proto, a, port, true)
+				setEndFast(pkt.Data, l4off, p.Proto == packet.UDP, true, a, port)
 				p.Src, p.SrcPort = a, port
 			}
 		case packet.ICMP:
@@ -369,7 +369,7 @@ func (s *Stage) translate(pkt *packet.Packet, c *conntrack.Conn) {
 	switch p.Proto {
 	case packet.TCP, packet.UDP:
 		if port := other.SrcPort; p.Dst != a || p.DstPort != port {
-			setDestination(pkt.Data, l4off, p.Proto, a, port, true)
+			setEndFast(pkt.Data, l4off, p.Proto == packet.UDP, false, a, port)
 			p.Dst, p.DstPort = a, port
 		}
 	case packet.ICMP:
