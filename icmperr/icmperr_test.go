@@ -408,3 +408,60 @@ func BenchmarkTTL(b *testing.B) {
 		st.Process(p)
 	}
 }
+
+func TestTTLStageFragNeeded(t *testing.T) {
+	env := &pipeline.Env{Config: testConfig(), Clock: pipeline.NewVirtual(time.Unix(1, 0)), Pool: packet.NewPool()}
+	st := new(TTL)
+	st.Provision(&pipeline.Context{Env: env, Hook: packet.Forward})
+	tests := []struct {
+		name    string
+		df      bool
+		outIf   int16
+		maxFrag uint16
+		want    pipeline.Verdict
+	}{
+		{"DF, too big for the wan's 1400", true, 1, 0, pipeline.Reject},
+		{"DF, fits the lan's 1500", true, 0, 0, pipeline.Continue},
+		{"no DF: refragmented at the egress", false, 1, 0, pipeline.Continue},
+		{"reassembled, fragments fit", true, 1, 600, pipeline.Continue},
+		{"reassembled, a fragment too big", true, 0, 1501, pipeline.Reject},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := udpPacket(t, "192.168.1.50", "198.51.100.9", 0, func(ip *layers.IPv4) {
+				if tc.df {
+					ip.Flags = layers.IPv4DontFragment
+				}
+			})
+			// Grow it to 1460 bytes.
+			big := make([]byte, 1460)
+			copy(big, p.Data)
+			header.IPv4(big).SetTotalLength(1460)
+			p.Load(big)
+			p.Parsed.Decode(p.Data)
+			p.OutIf, p.MaxFrag, p.InIf = tc.outIf, tc.maxFrag, 0
+			v := st.Process(p)
+			if v != tc.want {
+				t.Fatalf("verdict %v", v)
+			}
+			if v == pipeline.Continue {
+				if p.IP().TTL() != 6 {
+					t.Fatal("not decremented")
+				}
+				return
+			}
+			if p.Drop != packet.DropMTU || p.RejectWith != packet.RejectFragNeeded || p.IP().TTL() != 7 {
+				t.Fatalf("%v %v ttl %d", p.Drop, p.RejectWith, p.IP().TTL())
+			}
+			inj := &inject{pool: env.Pool}
+			env.Rejecter(p, inj)
+			ic := header.ICMPv4(inj.got[0].Data[20:])
+			if ic.Type() != 3 || ic.Code() != 4 || int(ic.MTU()) != []int{1500, 1400}[tc.outIf] {
+				t.Fatalf("answer %d/%d mtu %d", ic.Type(), ic.Code(), ic.MTU())
+			}
+			if header.IPv4(ic.Payload()).SourceAddress() != [4]byte{192, 168, 1, 50} {
+				t.Fatal("the quote is not the datagram as its sender wrote it")
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package icmperr
 
 import (
+	"fwd/config"
 	"fwd/packet"
 	"fwd/pipeline"
 )
@@ -10,6 +11,7 @@ func init() { pipeline.Register(TTL{}) }
 var (
 	_ pipeline.Stage       = (*TTL)(nil)
 	_ pipeline.Provisioner = (*TTL)(nil)
+	_ pipeline.Reloader    = (*TTL)(nil)
 )
 
 // TTL is the forwarding TTL stage ("stage.ttl", first at Forward, as
@@ -21,11 +23,22 @@ var (
 // (drop.ttl-expired, time exceeded code 0 — what traceroute reads);
 // others have their TTL decremented with the RFC 1624 checksum update.
 //
+// Then, as ip_forward does next, the path MTU check for forwarded
+// packets: DF set and larger than the egress interface's MTU (by the
+// largest fragment when fwd reassembled the datagram, Linux's
+// ip_exceeds_mtu) is rejected as frag-needed (drop.frag-needed, ICMP
+// destination unreachable code 4 with the MTU, RFC 1191 §4). Doing it
+// here rather than only in the mtu stage at the end of Postrouting
+// matters with SNAT: the error must quote the datagram as its sender
+// wrote it and go back to that sender, not to fwd's own translated
+// address. The mtu stage still checks what fwd sends itself.
+//
 // In NFQUEUE mode the stage does nothing: the kernel's ip_forward checks,
-// decrements and answers TTL expiry itself around the hooks fwd sees, so
-// fwd must not decrement a second time.
+// decrements and answers TTL expiry and frag-needed itself around the
+// hooks fwd sees, so fwd must not decrement a second time.
 type TTL struct {
 	kernelForwards bool
+	mtu            []int // by interface index
 }
 
 // Module implements pipeline.Module.
@@ -43,11 +56,31 @@ func (t *TTL) Provision(ctx *pipeline.Context) error {
 	if ctx.Env.Rejecter == nil {
 		Install(ctx.Env)
 	}
-	t.kernelForwards = ctx.Env.Config != nil && ctx.Env.Config.Dataplane.Mode == "nfqueue"
+	t.kernelForwards, t.mtu = ttlConfig(ctx.Env.Config)
 	return nil
 }
 
-const noteTTL = "TTL exceeded in transit"
+func ttlConfig(c *config.Config) (kernelForwards bool, mtu []int) {
+	if c == nil {
+		return false, nil
+	}
+	mtu = make([]int, len(c.Interfaces))
+	for i, ifc := range c.Interfaces {
+		mtu[i] = ifc.MTU
+	}
+	return c.Dataplane.Mode == "nfqueue", mtu
+}
+
+// PrepareReload implements pipeline.Reloader.
+func (t *TTL) PrepareReload(c *config.Config) (func(), error) {
+	k, m := ttlConfig(c)
+	return func() { t.kernelForwards, t.mtu = k, m }, nil
+}
+
+const (
+	noteTTL        = "TTL exceeded in transit"
+	noteFragNeeded = "DF set and larger than the egress MTU"
+)
 
 // Process implements pipeline.Stage.
 func (t *TTL) Process(pkt *packet.Packet) pipeline.Verdict {
@@ -62,6 +95,20 @@ func (t *TTL) Process(pkt *packet.Packet) pipeline.Verdict {
 			pkt.Note = noteTTL
 		}
 		return pipeline.Reject
+	}
+	if i := int(pkt.OutIf); i >= 0 && i < len(t.mtu) && t.mtu[i] > 0 && ip.DontFragment() {
+		big := len(pkt.Data)
+		if pkt.MaxFrag != 0 {
+			big = int(pkt.MaxFrag)
+		}
+		if big > t.mtu[i] {
+			pkt.Drop = packet.DropMTU
+			pkt.RejectWith = packet.RejectFragNeeded
+			if pkt.Trace {
+				pkt.Note = noteFragNeeded
+			}
+			return pipeline.Reject
+		}
 	}
 	ip.DecrementTTL()
 	pkt.Parsed.TTL--
