@@ -41,6 +41,13 @@ func (m *Proto) Decode(d *rules.Decoder, kv config.KV) bool {
 		ok := false
 		switch x := it.V.(type) {
 		case string:
+			if x == "all" {
+				for i := range m.set {
+					m.set[i] = ^uint64(0)
+				}
+				m.names = append(m.names, "all")
+				continue
+			}
 			p, ok = rules.ParseProto(x)
 		case int64:
 			if x >= 0 && x <= 255 {
