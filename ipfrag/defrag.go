@@ -110,7 +110,10 @@ func (d *Defrag) Tick(now int64, out pipeline.Injector) {
 // carrying the MTU (RFC 1191 §4; icmperr builds it from pkt.OutIf's MTU).
 // A larger datagram without DF goes on whole: the egress cuts it with
 // Fragment (see EgressSize), since packets made here would re-enter the
-// pipeline at OUTPUT.
+// pipeline at OUTPUT. Forwarded datagrams meet the same DF check earlier,
+// in icmperr's stage.ttl at Forward (where Linux's ip_forward makes it),
+// so the error quotes them before SNAT; this stage is what checks the
+// datagrams fwd sends itself, and any that grew after Forward.
 type MTU struct {
 	mtu []int // by interface index
 }

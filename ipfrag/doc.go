@@ -6,8 +6,10 @@
 // copied into its datagram's queue and the packet is Stolen (the runner
 // hands it back to the device). The fragment that completes a datagram
 // has its packet rewritten in place into the whole datagram
-// (pkt.MaxFrag = the largest fragment seen) and goes on. "stage.mtu" runs
-// last at Postrouting: a datagram with DF set that is larger than the
+// (pkt.MaxFrag = the largest fragment seen) and goes on. Forwarded
+// datagrams get their path MTU check in icmperr's stage.ttl at Forward,
+// before SNAT, as in Linux's ip_forward. "stage.mtu" runs last at
+// Postrouting for everything else (what fwd sends itself): a datagram with DF set that is larger than the
 // egress MTU (or, when reassembled in transit, whose largest fragment
 // was) is rejected with frag-needed, which icmperr answers with ICMP
 // destination unreachable code 4 and the MTU (RFC 1191). A larger
