@@ -454,6 +454,13 @@ func (t *Table) lookup(tu *Tuple, now int64) (*Conn, int, *shard) {
 		s.ops++
 		if s.ops%reapEvery == 0 {
 			t.reapLocked(s, now, reapVisits)
+			// Lend a hand to another shard, in turn, so shards no
+			// traffic hashes to empty too. TryLock: we hold s.
+			o := &t.shards[(uint32(s.id)+1+s.ops/reapEvery)%numShards]
+			if o != s && o.mu.TryLock() {
+				t.reapLocked(o, now, reapVisits)
+				o.mu.Unlock()
+			}
 		}
 		c, home, dir := t.findLocked(s, tu, uint32(h), now)
 		if c == nil {
