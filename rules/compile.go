@@ -103,6 +103,16 @@ func CompileWith(cfg *config.Config, old *Ruleset, opt Options) (*Ruleset, error
 	var errs config.ErrorList
 	rs := &Ruleset{cfg: cfg, env: env, indexed: !opt.NoIndex}
 	rs.sets, rs.setList = compileSets(cfg, &errs)
+	if old != nil {
+		// A set whose configured elements did not change keeps its live
+		// contents (elements added or deleted at run time survive a reload).
+		for i, s := range rs.setList {
+			os := old.sets[s.Name]
+			if os != nil && os.Type == s.Type && old.cfg != nil && sameElements(old.cfg.Set(s.Name), cfg.Set(s.Name)) {
+				rs.sets[s.Name], rs.setList[i] = os, os
+			}
+		}
+	}
 	pl := loadPlugins()
 
 	// 1. Chains: every built-in chain of each table the file uses, then
@@ -597,4 +607,16 @@ func buildRuns(c *Chain, indexed bool, minRun int) {
 			c.ruleRun[j] = int32(k)
 		}
 	}
+}
+
+func sameElements(a, b *config.Set) bool {
+	if a == nil || b == nil || len(a.Elements) != len(b.Elements) {
+		return false
+	}
+	for i := range a.Elements {
+		if a.Elements[i].String() != b.Elements[i].String() {
+			return false
+		}
+	}
+	return true
 }

@@ -79,8 +79,10 @@ func TestStages(t *testing.T) {
 	if !strings.HasPrefix(tp.Note, "filter input -> ssh_guard; rule ssh_guard:1 \"at most 3 new SSH connections a minute per source\"") {
 		t.Fatalf("trace note %q", tp.Note)
 	}
-	// Reload keeps counters of unchanged rules.
+	// Reload keeps counters of unchanged rules, and set contents changed at
+	// run time.
 	old := h.Load()
+	old.Set("blocklist").Add("203.0.113.99")
 	before, _ := old.Counters(old.Rule(rules.TableFilter, "forward", 6))
 	if err := h.Reload(gateway(t)); err != nil {
 		t.Fatal(err)
@@ -91,6 +93,9 @@ func TestStages(t *testing.T) {
 	after, _ := h.Load().Counters(h.Load().Rule(rules.TableFilter, "forward", 6))
 	if before != 2 || after != before {
 		t.Fatalf("counter before %d after reload %d, want 2 and 2", before, after)
+	}
+	if !h.Load().Set("blocklist").ContainsAddr([4]byte{203, 0, 113, 99}) {
+		t.Fatal("runtime set element lost across reload")
 	}
 }
 
