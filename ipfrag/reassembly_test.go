@@ -471,3 +471,41 @@ func BenchmarkReassemble(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrent runs several workers against one reassembler, as the
+// runners of a pipeline do, with expiry ticking alongside (run with -race).
+func TestConcurrent(t *testing.T) {
+	r := New(Config{HighThresh: 1 << 20, Timeout: time.Second})
+	done := make(chan int)
+	for w := 0; w < 4; w++ {
+		go func(w int) {
+			out := make([]byte, 65536)
+			whole := 0
+			for i := 0; i < 300; i++ {
+				pl := fill(byte(w), 3000)
+				for _, f := range split(uint16(w*1000+i), pl, 1480) {
+					if _, _, st, _ := r.Add(int64(i), f, 0, out); st == Done {
+						whole++
+					}
+				}
+			}
+			done <- whole
+		}(w)
+	}
+	go func() {
+		for i := 0; i < 100; i++ {
+			r.Expire(int64(i))
+			r.Memory()
+		}
+		done <- -1
+	}()
+	total := 0
+	for i := 0; i < 5; i++ {
+		if n := <-done; n > 0 {
+			total += n
+		}
+	}
+	if total != 1200 || r.Queues() != 0 {
+		t.Fatalf("%d datagrams, %d queues left", total, r.Queues())
+	}
+}
