@@ -92,6 +92,7 @@ var order = []pipeline.Slot{
 	{Hook: packet.Prerouting, ID: "stage.nat"},
 	{Hook: packet.Prerouting, ID: "stage.route"},
 	{Hook: packet.Input, ID: "stage.confirm"},
+	{Hook: packet.Forward, ID: "stage.rules.filter"},
 	{Hook: packet.Output, ID: "stage.parse"},
 	{Hook: packet.Output, ID: "stage.conntrack"},
 	{Hook: packet.Output, ID: "stage.rules.nat"},

@@ -335,10 +335,13 @@ func (s *Stage) translate(pkt *packet.Packet, c *conntrack.Conn) {
 		this, other = c.Original(), c.ReplyTuple()
 	}
 	p := &pkt.Parsed
-	if pkt.CTState == packet.CTRelated {
+	if pkt.CTState == packet.CTRelated && p.Proto == packet.ICMP && header.IsICMPError(p.ICMPType) {
 		s.translateError(pkt, &this, &other)
 		return
 	}
+	// Anything else RELATED (a reset fwd made in answer to a packet of
+	// the connection, attached to it by conntrack.Attach) is translated as
+	// a packet of its direction.
 	l4off := int(p.L4Off)
 	if s.srcHook() {
 		a := other.Dst

@@ -253,3 +253,66 @@ func TestCTStatusVisibleToRules(t *testing.T) {
 		t.Errorf("packet status %b after the nat stage: want DNAT", seen)
 	}
 }
+
+// Answers fwd makes itself about a packet of a translated connection (a
+// reset or an ICMP error for a rejected packet, attached to its
+// connection by conntrack.Attach) leave translated like the connection's
+// own packets: the client sees them come from the public endpoint.
+func TestAnswersFwdMakesAreTranslated(t *testing.T) {
+	l := newLab(t, masqConfig+`
+[[filter.forward.rule]]
+proto = "tcp"
+dport = 80
+action = "reject"
+reject_with = "tcp-reset"
+
+[[filter.forward.rule]]
+proto = "udp"
+dport = 53
+action = "reject"
+`, nil)
+	l.env.Rejecter = func(p *packet.Packet, inj pipeline.Injector) {
+		ans := inj.NewPacket()
+		buf := ans.Buffer()[packet.Headroom:]
+		var n int
+		if p.RejectWith == packet.RejectTCPReset {
+			n = header.BuildTCPReset(buf, p.IP())
+		} else {
+			n = header.BuildICMPError(buf, lanGW, header.ICMPDestUnreach, 3, 0, p.IP())
+		}
+		if n == 0 {
+			t.Fatalf("could not build the answer")
+		}
+		ans.SetData(n)
+		conntrack.Attach(ans, p)
+		inj.Inject(ans)
+	}
+	run := func(b []byte) result {
+		pkt := packet.New(b)
+		pkt.InIf = wan0
+		l.out.got = l.out.got[:0]
+		l.r.Run([]*packet.Packet{pkt})
+		for _, r := range l.out.got {
+			if r.verdict == pipeline.Continue {
+				return r
+			}
+		}
+		t.Fatalf("no answer delivered: %+v", l.out.got)
+		return result{}
+	}
+	r := run(tcpPkt(at(remote, 50000), at(router, 8080), fSYN, 1, 0, ""))
+	checkSums(t, r.data)
+	s, d := fields(r.data)
+	want(t, "reset source", s, at(router, 8080))
+	want(t, "reset destination", d, at(remote, 50000))
+	if r.outIf != wan0 {
+		t.Errorf("reset left on %d", r.outIf)
+	}
+	r = run(udpPkt(at(remote, 50001), at(router, 5353), "q"))
+	checkSums(t, r.data)
+	_, d = fields(r.data)
+	want(t, "error destination", d, at(remote, 0))
+	qs, qd := quoted(r.data)
+	want(t, "quoted source", qs, at(remote, 50001))
+	want(t, "quoted destination", qd, at(router, 5353))
+}
