@@ -15,12 +15,15 @@
 // (Conn.SetReplyTuple) and status bits before that. Every stage shares one
 // Table through Env.Shared("conntrack.table"); FromEnv returns it.
 //
-// Table layout: 64 shards, each with its own mutex, an open-addressing
-// index (8-byte slots: 32 bits of hash and a ref to the owning slot) and
-// a slab of Conns in chunks of 256. A Conn holds no Go pointers (the GC
-// does not scan the slabs). The tuple hash is seeded and symmetric, so
-// both tuples of a connection without NAT sit in one shard: one lock per
-// packet either way. Memory is about 230 bytes per connection at 1M
+// Table layout: 64 shards, each with its own mutex, a slab of Conns in
+// chunks of 256, and two open-addressing indexes (index.go): main, with
+// 4-byte slots for the shard's own connections (one slot serves both
+// tuples of a connection without NAT), sized for max_entries so it mostly
+// stays in cache; and alias, for NATed reply tuples of other shards'
+// connections. A Conn (192 bytes) holds no Go pointers, so the GC does
+// not scan the slabs. The tuple hash is seeded and symmetric, so both
+// tuples of a connection without NAT sit in one shard: one lock per
+// packet either way. Memory is about 205 bytes per connection at 1M
 // entries, index included.
 //
 // Limits and expiry: max_entries is enforced at insertion; when full, the

@@ -91,13 +91,12 @@ const (
 // both of its tuples.
 //
 // Layout: 64 shards, chosen by the top bits of the tuple hash. Each shard
-// has a mutex, an open-addressing index (linear probing, backward-shift
-// deletion; a slot is 8 bytes: 32 bits of hash and a 32-bit ref naming the
-// owning shard, the slot and the direction) and a slab of Conns in chunks.
-// The hash is symmetric, so without NAT both tuples of a connection land in
-// the same shard and one lock covers a packet in either direction. A NATed
-// reply tuple may land in another shard; its index entry then refers to
-// the owning shard, and the lookup moves to that shard's lock.
+// has a mutex, the indexes of index.go and a slab of Conns in chunks. The
+// hash is symmetric, so without NAT both tuples of a connection land in
+// the same shard (and the same index slot) and one lock covers a packet
+// in either direction. A NATed reply tuple may land in another shard; its
+// alias entry there names the owning shard, and the lookup moves to that
+// shard's lock.
 //
 // Lock order: shards in ascending index order; never two shards otherwise,
 // except with TryLock.

@@ -14,17 +14,21 @@ import (
 // can be evicted; otherwise Continue.
 func (t *Table) Track(pkt *packet.Packet) pipeline.Verdict {
 	now := t.clock.Now()
-	pkt.CT = nil
+	// Every path below sets pkt.CT and CTState.
 	pkt.CTReply = false
 	pkt.CTStatus = 0
 	pkt.CTMark = 0
 	p := &pkt.Parsed
+	tu := Tuple{Src: p.Src, Dst: p.Dst, Proto: p.IPProto}
 	switch p.Proto {
 	case packet.TCP:
 		if !tcpValidFlags(p.TCPFlags) {
 			return t.invalidPkt(pkt, "invalid tcp flag combination")
 		}
-	case packet.UDP, packet.OtherProto:
+		tu.SrcPort, tu.DstPort = p.SrcPort, p.DstPort
+	case packet.UDP:
+		tu.SrcPort, tu.DstPort = p.SrcPort, p.DstPort
+	case packet.OtherProto:
 	case packet.ICMP:
 		if header.IsICMPError(p.ICMPType) {
 			return t.trackICMPError(pkt, now)
@@ -32,11 +36,12 @@ func (t *Table) Track(pkt *packet.Packet) pipeline.Verdict {
 		if !header.IsICMPQuery(p.ICMPType) {
 			return t.invalidPkt(pkt, "untrackable icmp type")
 		}
+		tu.SrcPort = p.ICMPID
+		tu.DstPort = uint16(p.ICMPType)<<8 | uint16(p.ICMPCode)
 	default:
 		// Malformed, or a fragment defrag did not reassemble.
 		return t.invalidPkt(pkt, "untrackable")
 	}
-	tu, _ := TupleOf(p)
 	for attempt := 0; attempt < 3; attempt++ {
 		c, dir, hs := t.lookup(&tu, now)
 		if c == nil {
