@@ -8,5 +8,6 @@ import (
 	_ "fwd/decode"
 	_ "fwd/icmperr"
 	_ "fwd/ipfrag"
+	_ "fwd/nat"
 	_ "fwd/router"
 )
