@@ -517,10 +517,6 @@ func (r *Reassembler) newQueueLocked(k key, now int64, end int) *queue {
 	if c < 0 {
 		return nil
 	}
-	need := queueOverhead + int64(8)*pieceSize + int64(classSizes[c])
-	if !r.makeRoomLocked(need, nil) {
-		return nil
-	}
 	var q *queue
 	if n := len(r.freeQ); n > 0 {
 		q = r.freeQ[n-1]
@@ -528,6 +524,11 @@ func (r *Reassembler) newQueueLocked(k key, now int64, end int) *queue {
 		r.freeQ = r.freeQ[:n-1]
 	} else {
 		q = &queue{pieces: make([]piece, 0, 8)}
+	}
+	need := queueOverhead + int64(cap(q.pieces))*pieceSize + int64(classSizes[c])
+	if !r.makeRoomLocked(need, nil) {
+		r.freeQ = append(r.freeQ, q)
+		return nil
 	}
 	q.key = k
 	q.created = now
@@ -633,6 +634,10 @@ func (r *Reassembler) removeLocked(q *queue) {
 	q.mem = 0
 	r.putBufLocked(q.buf)
 	q.buf = nil
+	if cap(q.pieces) > 64 {
+		// A pathological overlap history grew it: do not keep it.
+		q.pieces = make([]piece, 0, 8)
+	}
 	if len(r.freeQ) < 1024 {
 		r.freeQ = append(r.freeQ, q)
 	}
