@@ -228,7 +228,7 @@ func runTAP(ctx context.Context, d *daemon) error {
 		if name == "" {
 			name = ifc.Name
 		}
-		dev, err := tap.Open(tap.Config{Name: name, MTU: ifc.MTU, Bridge: ifc.Bridge})
+		dev, err := tap.Open(tap.Config{Name: name, MTU: ifc.MTU, Bridge: ifc.Bridge, VnetHdr: true})
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", ifc.Name, err)
 		}
