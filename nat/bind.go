@@ -131,6 +131,7 @@ func (s *State) bindSource(c *conntrack.Conn, lo, hi [4]byte, plo, phi uint16, h
 		if ps == nil {
 			ps = newPortSet()
 			s.pools[pk] = ps
+			s.addExtLocked(a)
 		}
 		p, preserved, ok := s.pickPortLocked(ps, c, &o, &r, a, plo, phi, hasPorts, flags)
 		if !ok {
@@ -250,8 +251,8 @@ func (s *State) bindDest(c *conntrack.Conn, a [4]byte, plo, phi uint16, hasPorts
 // destination.
 func (s *State) admit(c *conntrack.Conn, now int64) admitResult {
 	o := c.Original()
-	if o.Proto != header.ProtoTCP && o.Proto != header.ProtoUDP {
-		return notMapped
+	if o.Proto != header.ProtoTCP && o.Proto != header.ProtoUDP || !s.isExt(o.Dst) {
+		return notMapped // not an address NAT maps to: no lock taken
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

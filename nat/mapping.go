@@ -2,6 +2,7 @@ package nat
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fwd/conntrack"
@@ -146,8 +147,11 @@ type poolKey struct {
 // connections. Only new bindings take mu; translating an established
 // packet reads the conntrack entry alone.
 type State struct {
-	ct      *conntrack.Table
-	opt     Options
+	ct  *conntrack.Table
+	opt Options
+	// ext lists the external addresses that have a port set (copy on
+	// write), so inbound packets to other addresses skip the lock.
+	ext     atomic.Pointer[[][4]byte]
 	timeout int64 // MappingTimeout in ns
 	seed    [2]uint64
 
@@ -201,6 +205,33 @@ func NewState(ct *conntrack.Table, opt Options) *State {
 		s.sub = ct.Subscribe(8192, conntrack.EventNew|conntrack.EventDestroy)
 	}
 	return s
+}
+
+// isExt reports whether a is an address mappings are made on.
+func (s *State) isExt(a [4]byte) bool {
+	if p := s.ext.Load(); p != nil {
+		for _, x := range *p {
+			if x == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// addExtLocked records a new external address; mu held.
+func (s *State) addExtLocked(a [4]byte) {
+	var old [][4]byte
+	if p := s.ext.Load(); p != nil {
+		old = *p
+	}
+	for _, x := range old {
+		if x == a {
+			return
+		}
+	}
+	nw := append(append(make([][4]byte, 0, len(old)+1), old...), a)
+	s.ext.Store(&nw)
 }
 
 // Close stops the conntrack subscription.
