@@ -13,7 +13,8 @@ func init() {
 // Stage is "stage.conntrack": it classifies every packet at PREROUTING
 // (and OUTPUT, for packets fwd makes). All instances share one Table.
 type Stage struct {
-	t *Table
+	t       *Table
+	primary bool // the prerouting instance: it runs the table's timers
 }
 
 // Module implements pipeline.Module.
@@ -28,6 +29,7 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 		return err
 	}
 	s.t = t
+	s.primary = ctx.Hook == packet.Prerouting
 	return nil
 }
 
