@@ -342,3 +342,24 @@ func TestReloadAllOrNothing(t *testing.T) {
 		t.Fatalf("failed reload changed state: err %v commits %d", err, n)
 	}
 }
+
+// Making a shared value may make another: no deadlock.
+func TestSharedNested(t *testing.T) {
+	env := testEnv()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v, err := env.Shared("outer", func() (any, error) {
+			inner, err := env.Shared("inner", func() (any, error) { return 1, nil })
+			return inner.(int) + 1, err
+		})
+		if err != nil || v.(int) != 2 || env.Lookup("inner").(int) != 1 {
+			t.Errorf("got %v %v", v, err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("nested Shared deadlocked")
+	}
+}

@@ -125,19 +125,27 @@ func (e *Env) reloaders() []Reloader {
 // prerouting, output and confirm stages and by NAT is one value.
 func (e *Env) Shared(key string, mk func() (any, error)) (any, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.shared == nil {
 		e.shared = map[string]any{}
 	}
 	if v, ok := e.shared[key]; ok {
+		e.mu.Unlock()
 		return v, nil
 	}
+	e.mu.Unlock()
 	if mk == nil {
 		return nil, nil
 	}
+	// mk runs without the lock: making one shared value may need another
+	// (the ruleset compiles against the conntrack table).
 	v, err := mk()
 	if err != nil {
 		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.shared[key]; ok {
+		return old, nil // made meanwhile by someone else: theirs wins
 	}
 	e.shared[key] = v
 	return v, nil
