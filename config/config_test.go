@@ -247,14 +247,14 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c, d) {
 		t.Errorf("empty file = %+v, want Default()", c)
 	}
-	c, err = Parse("x.toml", []byte("[dataplane]\nqueues = \"2-5\"\nfail_open = true\n[[interface]]\nname = \"a\"\naddr = \"10.0.0.1/31\"\nmac = \"02:00:00:00:00:01\"\ndevice = \"tap7\"\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.0\"\n[control]\nmetrics = \":9100\"\n[icmp]\nrate_limit = \"0\"\n[fragments]\nmax_memory = 65536\n"))
+	c, err = Parse("x.toml", []byte("[dataplane]\nqueues = \"2-5\"\nfail_open = true\n[[interface]]\nname = \"a\"\naddr = \"10.0.0.1/31\"\nmac = \"02:00:00:00:00:01\"\ndevice = \"tap7\"\nnetns = \"lab-up\"\n[[route]]\nto = \"10.9.0.0/16\"\nvia = \"10.0.0.0\"\n[control]\nmetrics = \":9100\"\n[icmp]\nrate_limit = \"0\"\n[fragments]\nmax_memory = 65536\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Dataplane.Queues != [2]uint16{2, 5} || !c.Dataplane.FailOpen {
 		t.Errorf("dataplane = %+v", c.Dataplane)
 	}
-	if i := c.Interfaces[0]; i.MTU != 1500 || i.MAC != [6]byte{2, 0, 0, 0, 0, 1} || i.Device != "tap7" {
+	if i := c.Interfaces[0]; i.MTU != 1500 || i.MAC != [6]byte{2, 0, 0, 0, 0, 1} || i.Device != "tap7" || i.Netns != "lab-up" {
 		t.Errorf("interface = %+v", i)
 	}
 	if r := c.Routes[0]; r.Dev != "a" {
@@ -454,6 +454,11 @@ func TestErrors(t *testing.T) {
 			name: "device used twice",
 			src:  base + "[[interface]]\nname = \"dmz0\"\ndevice = \"wan0\"\naddr = \"10.0.0.1/24\"\n",
 			want: `t.toml:11:1: device: device "wan0" already used (at t.toml:6:1)`,
+		},
+		{
+			name: "bad netns",
+			src:  "[[interface]]\nname = \"lan0\"\naddr = \"192.168.1.1/24\"\nnetns = \"run/netns/x\"\n",
+			want: `t.toml:4:1: netns: "run/netns/x" is not a namespace name (as ` + "`ip netns add`" + ` makes) or an absolute path`,
 		},
 		{
 			name: "duplicate route",

@@ -101,7 +101,11 @@ type Interface struct {
 	MTU    int
 	MAC    [6]byte // zero: derived from the name
 	Bridge string  // Linux bridge to add the TAP port to
-	Pos    Pos
+	// Netns is a network namespace (a name under /run/netns, or a path)
+	// to move the TAP device into once it is open; Bridge is then looked
+	// up in that namespace. Empty: the device stays where fwd runs.
+	Netns string
+	Pos   Pos
 }
 
 // Route is one [[route]].

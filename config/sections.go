@@ -70,7 +70,7 @@ func (d *decoder) interfaces(ts []*table) {
 	names := map[string]Pos{}
 	devices := map[string]Pos{}
 	for i, t := range ts {
-		t.allow("name", "device", "addr", "mtu", "mac", "bridge")
+		t.allow("name", "device", "addr", "mtu", "mac", "bridge", "netns")
 		ifc := Interface{Index: i, MTU: 1500, Pos: t.pos("")}
 		dupName := false
 		if s, ok := t.str("name"); ok {
@@ -141,6 +141,12 @@ func (d *decoder) interfaces(ts []*table) {
 				t.errorf("bridge", "%q is not a valid bridge name", s)
 			}
 			ifc.Bridge = s
+		}
+		if s, ok := t.str("netns"); ok {
+			if s == "" || strings.ContainsAny(s, " \t\n") || (!strings.HasPrefix(s, "/") && strings.Contains(s, "/")) {
+				t.errorf("netns", "%q is not a namespace name (as `ip netns add` makes) or an absolute path", s)
+			}
+			ifc.Netns = s
 		}
 		d.cfg.Interfaces = append(d.cfg.Interfaces, ifc)
 	}

@@ -26,7 +26,8 @@ func init() {
 		name: "run",
 		summary: `run the daemon (root): TAP or NFQUEUE as the configuration says
 In TAP mode fwd opens one TAP device per [[interface]] (named as the
-interface, or as its "device" key; added to "bridge" when set) and routes
+interface, or as its "device" key; moved into network namespace "netns"
+and added to "bridge" when set) and routes
 between them. It serves the control socket for fwd conntrack, fwd rules,
 fwd reload and fwd trace. SIGHUP reloads the configuration; SIGINT and
 SIGTERM stop it and remove its devices.`,
@@ -228,11 +229,22 @@ func runTAP(ctx context.Context, d *daemon) error {
 		if name == "" {
 			name = ifc.Name
 		}
-		dev, err := tap.Open(tap.Config{Name: name, MTU: ifc.MTU, Bridge: ifc.Bridge, VnetHdr: true})
+		// With a namespace the bridge is the namespace's: the port is
+		// added after the move.
+		tc := tap.Config{Name: name, MTU: ifc.MTU, Bridge: ifc.Bridge, Netns: ifc.Netns, VnetHdr: true}
+		if ifc.Netns != "" {
+			tc.Bridge = ""
+		}
+		dev, err := tap.Open(tc)
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", ifc.Name, err)
 		}
 		devs = append(devs, dev)
+		if ifc.Netns != "" && ifc.Bridge != "" {
+			if err := dev.AddToBridge(ifc.Bridge); err != nil {
+				return fmt.Errorf("interface %s: %w", ifc.Name, err)
+			}
+		}
 		fdevs = append(fdevs, dev)
 		d.log.Info("device open", "interface", ifc.Name, "device", dev.Name(), "created", dev.Created())
 	}
