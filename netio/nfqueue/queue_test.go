@@ -435,3 +435,139 @@ func TestBatchNeverSweepsOthers(t *testing.T) {
 		t.Errorf("stats %+v: want no errors, %d verdicts, some batching", st, n)
 	}
 }
+
+// TestMarkVerdict sets a mark with the verdict and sees it in a rule of
+// the test's own table (postrouting counter on meta mark).
+func TestMarkVerdict(t *testing.T) {
+	l := newLab(t, steer.Spec{})
+	l.ns.MustExec(t, "nft", "add table ip marktest")
+	l.ns.MustExec(t, "nft", "add chain ip marktest post { type filter hook postrouting priority 0; }")
+	l.ns.MustExec(t, "nft", "add rule ip marktest post meta mark 0x2a udp dport 9999 counter")
+	q := l.open(t, nfqueue.Options{})
+	l.send(t, "mark me")
+	l.send(t, "not me")
+	ms := read(t, q, 2)
+	mark := uint32(0x2a)
+	q.Verdict(ms[0].ID, nfqueue.Accept, &mark, nil)
+	q.Verdict(ms[1].ID, nfqueue.Accept, nil, nil)
+	q.Flush()
+	if got := l.recv(time.Second, 2); len(got) != 2 {
+		t.Fatalf("listener got %q", got)
+	}
+	out := l.ns.MustExec(t, "nft", "list", "table", "ip", "marktest")
+	if !strings.Contains(out, "counter packets 1 ") {
+		t.Errorf("want exactly one packet with mark 0x2a:\n%s", out)
+	}
+}
+
+// TestQueueBalanceSymmetric steers to two queues: both directions of a
+// flow (addresses swapped) must reach the same queue.
+func TestQueueBalanceSymmetric(t *testing.T) {
+	l := newLab(t, steer.Spec{Queue: 0, Queues: 2})
+	q0 := l.open(t, nfqueue.Options{})
+	q1, err := nfqueue.Open(1, nfqueue.Options{NetNS: l.ns.FD()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q1.Close()
+	// Pairs 192.168.250.1 <-> 192.168.250.N, both ways.
+	type pair struct{ a, b string }
+	var pairs []pair
+	for i := 2; i < 10; i++ {
+		b := fmt.Sprintf("192.168.250.%d", i)
+		l.ns.MustExec(t, "ip", "addr", "add", b+"/32", "dev", "lo")
+		pairs = append(pairs, pair{labAddr, b}, pair{b, labAddr})
+	}
+	for _, p := range pairs {
+		err := l.ns.Do(func() error {
+			c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(p.a)}, &net.UDPAddr{IP: net.ParseIP(p.b), Port: 7})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write([]byte(p.a + ">" + p.b))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	queueOf := map[string]int{} // "a>b" -> queue
+	for qi, q := range []*nfqueue.Queue{q0, q1} {
+		q.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		msgs := make([]nfqueue.Msg, 64)
+		for {
+			n, err := q.ReadBatch(msgs)
+			if err != nil {
+				break
+			}
+			for _, m := range msgs[:n] {
+				ip, udp := udpPayload(t, m.Payload)
+				_ = ip
+				queueOf[string(udp.Payload)] = qi
+				q.Verdict(m.ID, nfqueue.Drop, nil, nil)
+			}
+			q.Flush()
+		}
+	}
+	if len(queueOf) != len(pairs) {
+		t.Fatalf("saw %d of %d datagrams", len(queueOf), len(pairs))
+	}
+	used := map[int]bool{}
+	for _, p := range pairs {
+		f, r := queueOf[p.a+">"+p.b], queueOf[p.b+">"+p.a]
+		if f != r {
+			t.Errorf("%s<->%s: directions on queues %d and %d", p.a, p.b, f, r)
+		}
+		used[f] = true
+	}
+	if len(used) != 2 {
+		t.Errorf("8 address pairs all hashed to one queue: %v", used)
+	}
+}
+
+// TestENOBUFSRecovered overruns a tiny socket buffer: the overrun is
+// counted and the queue keeps working.
+func TestENOBUFSRecovered(t *testing.T) {
+	l := newLab(t, steer.Spec{})
+	q := l.open(t, nfqueue.Options{ReadBuffer: 4096, MaxLen: 1000})
+	l.tx.SetWriteBuffer(4 << 20)
+	for i := range 100 {
+		l.send(t, fmt.Sprintf("flood %d", i))
+	}
+	// Whatever arrived gets its verdict; the rest was lost to the overrun.
+	q.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	msgs := make([]nfqueue.Msg, 64)
+	got := 0
+	for {
+		n, err := q.ReadBatch(msgs)
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal(err)
+			}
+			break
+		}
+		for _, m := range msgs[:n] {
+			q.Verdict(m.ID, nfqueue.Accept, nil, nil)
+		}
+		got += n
+	}
+	q.Flush()
+	st := q.Stats()
+	t.Logf("read %d of 100, %+v", got, st)
+	if st.ENOBUFS == 0 || got == 100 {
+		t.Fatalf("no overrun with a 4 KiB buffer: read %d, %+v", got, st)
+	}
+	l.recv(500*time.Millisecond, 100) // drain
+	l.send(t, "after")
+	m := read(t, q, 1)[0]
+	_, udp := udpPayload(t, m.Payload)
+	if string(udp.Payload) != "after" {
+		t.Fatalf("after the overrun read %q", udp.Payload)
+	}
+	q.Verdict(m.ID, nfqueue.Accept, nil, nil)
+	q.Flush()
+	if got := l.recv(time.Second, 1); len(got) != 1 || got[0] != "after" {
+		t.Fatalf("listener got %q after the overrun", got)
+	}
+}
