@@ -234,6 +234,42 @@ func (s *State) addExtLocked(a [4]byte) {
 	s.ext.Store(&nw)
 }
 
+// DropAddress forgets an external address: the connections source-NATed
+// to it are deleted from the conntrack table and its mappings and ports
+// freed. A reload calls it when an interface's address changes.
+func (s *State) DropAddress(a [4]byte, now int64) {
+	if s.ct != nil {
+		s.ct.Delete(func(e *conntrack.Entry) bool {
+			return e.Status&packet.CTStatusSNAT != 0 && e.Reply.Dst == a
+		})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drainLocked(now)
+	for k, m := range s.mappings {
+		if m.ext.addr == a {
+			delete(s.mappings, k)
+			if s.byExt[m.ext] == m {
+				delete(s.byExt, m.ext)
+			}
+		}
+	}
+	for k := range s.pools {
+		if k.addr == a {
+			delete(s.pools, k)
+		}
+	}
+	var keep [][4]byte
+	if p := s.ext.Load(); p != nil {
+		for _, x := range *p {
+			if x != a {
+				keep = append(keep, x)
+			}
+		}
+	}
+	s.ext.Store(&keep)
+}
+
 // Close stops the conntrack subscription.
 func (s *State) Close() {
 	if s.sub != nil {

@@ -2,7 +2,9 @@ package nat
 
 import (
 	"fmt"
+	"sync/atomic"
 
+	"fwd/config"
 	"fwd/conntrack"
 	"fwd/header"
 	"fwd/packet"
@@ -10,7 +12,7 @@ import (
 	"fwd/rules"
 )
 
-func init() { pipeline.Register(Stage{}) }
+func init() { pipeline.Register((*Stage)(nil)) }
 
 // StateKey is the pipeline.Env.Shared key of the *State every nat stage
 // instance uses.
@@ -44,11 +46,31 @@ const StateKey = "nat.state"
 //     quotes a packet from one of the router's addresses: an error about a
 //     packet NAT never sent (RFC 5508 REQ-5... §7.2).
 type Stage struct {
-	hook   packet.Hook
-	st     *State
-	clock  pipeline.Clock
-	ifAddr [][4]byte // the router's address on each interface, by index
-	local  [][4]byte // all of them
+	hook  packet.Hook
+	st    *State
+	clock pipeline.Clock
+	addrs atomic.Pointer[ifAddrs] // swapped by a reload
+}
+
+// ifAddrs are the router's addresses from the configuration.
+type ifAddrs struct {
+	byIf  [][4]byte // the router's address on each interface, by index
+	local [][4]byte // all of them
+}
+
+func addrsOf(cfg *config.Config) *ifAddrs {
+	a := &ifAddrs{}
+	if cfg == nil {
+		return a
+	}
+	a.byIf = make([][4]byte, len(cfg.Interfaces))
+	for i, ifc := range cfg.Interfaces {
+		if ip := ifc.Addr.Addr(); ip.Is4() {
+			a.byIf[i] = ip.As4()
+			a.local = append(a.local, ip.As4())
+		}
+	}
+	return a
 }
 
 var (
@@ -56,10 +78,11 @@ var (
 	_ pipeline.CleanerUpper = (*Stage)(nil)
 	_ pipeline.Stage        = (*Stage)(nil)
 	_ pipeline.Ticker       = (*Stage)(nil)
+	_ pipeline.Reloader     = (*Stage)(nil)
 )
 
 // Module implements pipeline.Module.
-func (Stage) Module() pipeline.ModuleInfo {
+func (*Stage) Module() pipeline.ModuleInfo {
 	return pipeline.ModuleInfo{ID: "stage.nat", New: func() pipeline.Module { return new(Stage) }}
 }
 
@@ -89,16 +112,28 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 		return fmt.Errorf("nat: shared %q is %T, not *nat.State", StateKey, v)
 	}
 	s.st = st
-	if cfg := ctx.Config; cfg != nil {
-		s.ifAddr = make([][4]byte, len(cfg.Interfaces))
-		for i, ifc := range cfg.Interfaces {
-			if a := ifc.Addr.Addr(); a.Is4() {
-				s.ifAddr[i] = a.As4()
-				s.local = append(s.local, a.As4())
+	s.addrs.Store(addrsOf(ctx.Config))
+	return nil
+}
+
+// PrepareReload takes the new configuration's interface addresses. When
+// an interface's address changed, the connections source-NATed to the old
+// address and their mappings are dropped (as Linux's masquerade does on
+// an address change): the old address is no longer the router's, so
+// those connections cannot go on. The POSTROUTING instance does the flush.
+func (s *Stage) PrepareReload(cfg *config.Config) (func(), error) {
+	nw := addrsOf(cfg)
+	return func() {
+		old := s.addrs.Swap(nw)
+		if s.hook != packet.Postrouting || old == nil {
+			return
+		}
+		for i, a := range old.byIf {
+			if a != ([4]byte{}) && (i >= len(nw.byIf) || nw.byIf[i] != a) && !nw.isLocal(a) {
+				s.st.DropAddress(a, s.clock.Now())
 			}
 		}
-	}
-	return nil
+	}, nil
 }
 
 // Cleanup ends the state's conntrack subscription (idempotent).
@@ -118,20 +153,23 @@ func (s *Stage) State() *State { return s.st }
 // Tick applies conntrack events and frees expired mappings.
 func (s *Stage) Tick(now int64, _ pipeline.Injector) { s.st.Housekeep(now) }
 
-func (s *Stage) isLocal(a [4]byte) bool {
-	for _, l := range s.local {
-		if l == a {
+func (a *ifAddrs) isLocal(x [4]byte) bool {
+	for _, l := range a.local {
+		if l == x {
 			return true
 		}
 	}
 	return false
 }
 
+func (s *Stage) isLocal(a [4]byte) bool { return s.addrs.Load().isLocal(a) }
+
 func (s *Stage) addrOf(ifIdx int16) ([4]byte, bool) {
-	if ifIdx < 0 || int(ifIdx) >= len(s.ifAddr) || s.ifAddr[ifIdx] == ([4]byte{}) {
+	a := s.addrs.Load()
+	if ifIdx < 0 || int(ifIdx) >= len(a.byIf) || a.byIf[ifIdx] == ([4]byte{}) {
 		return [4]byte{}, false
 	}
-	return s.ifAddr[ifIdx], true
+	return a.byIf[ifIdx], true
 }
 
 func (s *Stage) srcHook() bool { return s.hook == packet.Postrouting || s.hook == packet.Input }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"fwd/config"
 	"fwd/conntrack"
 	"fwd/header"
 	"fwd/packet"
@@ -315,4 +316,30 @@ action = "reject"
 	qs, qd := quoted(r.data)
 	want(t, "quoted source", qs, at(remote, 50001))
 	want(t, "quoted destination", qd, at(router, 5353))
+}
+
+// A reload that changes the WAN address drops the connections and
+// mappings masqueraded to the old one; new connections use the new one.
+func TestReloadAddressChangeDropsMasquerade(t *testing.T) {
+	l := newLab(t, masqConfig, nil)
+	l.forward(lan0, tcpPkt(at(hostA, 40000), at(remote, 80), fSYN, 1, 0, ""), wan0)
+	l.forward(lan0, udpPkt(at(hostA, 5000), at(server, 53), "lan only"), lan0) // not NATed
+	if n := l.ct.Count(); n != 2 {
+		t.Fatalf("%d entries", n)
+	}
+	cfg, err := config.Parse("lab.toml", []byte(strings.Replace(masqConfig, "203.0.113.2/24", "203.0.113.3/24", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.p.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.ct.Count(); n != 1 {
+		t.Errorf("%d entries after the address change, want 1 (the un-NATed one)", n)
+	}
+	if n := l.st.Stats().Mappings; n != 0 {
+		t.Errorf("%d mappings left on the old address", n)
+	}
+	s, _ := fields(l.forward(lan0, tcpPkt(at(hostA, 40001), at(remote, 80), fSYN, 1, 0, ""), wan0))
+	want(t, "new connection's source", s, at(addr("203.0.113.3"), 40001))
 }
