@@ -83,6 +83,23 @@ func (n *NS) MustExec(t testing.TB, name string, args ...string) string {
 	return out
 }
 
+// Main runs the tests of a package (call it from TestMain) and then fails
+// the run if any namespace this process made is still there: cleanup must
+// hold even when tests fail.
+func Main(m *testing.M) {
+	code := m.Run()
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		prefix := fmt.Sprintf("fwdtest-%d-", os.Getpid())
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, prefix) {
+				fmt.Fprintf(os.Stderr, "nstest: namespace left behind: %s\n", line)
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
+}
+
 // Do runs fn on an OS thread switched into the namespace. Sockets fn
 // creates belong to the namespace. The thread is thrown away afterwards
 // (its goroutine exits locked), so no other goroutine ever runs in the

@@ -1,0 +1,9 @@
+package nfqueue_test
+
+import (
+	"testing"
+
+	"fwd/netio/steer/nstest"
+)
+
+func TestMain(m *testing.M) { nstest.Main(m) }

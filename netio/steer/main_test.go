@@ -1,0 +1,9 @@
+package steer_test
+
+import (
+	"testing"
+
+	"fwd/netio/steer/nstest"
+)
+
+func TestMain(m *testing.M) { nstest.Main(m) }
