@@ -55,6 +55,10 @@ type Pipeline struct {
 	mods  []Module
 	// Trace, when set, is called for packets with Trace set.
 	Trace TraceFunc
+	// TraceFilter, when set, is called by Runner.Run for each packet of a
+	// batch (before any stage, on the raw datagram); a packet it returns
+	// true for gets pkt.Trace. Unset, it costs one atomic load per batch.
+	TraceFilter atomic.Pointer[func(pkt *packet.Packet) bool]
 
 	runners  atomic.Pointer[[]*Runner]
 	reloadMu sync.Mutex // serialises reloads
@@ -180,6 +184,13 @@ func (r *Runner) Run(batch []*packet.Packet) {
 	for _, pkt := range batch {
 		pkt.Hook = packet.Prerouting
 		r.Stats.in(pkt.InIf)
+	}
+	if f := r.p.TraceFilter.Load(); f != nil {
+		for _, pkt := range batch {
+			if !pkt.Trace && (*f)(pkt) {
+				pkt.Trace = true
+			}
+		}
 	}
 	r.run(batch)
 	r.drain()
