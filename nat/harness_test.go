@@ -19,7 +19,6 @@ import (
 	"fwd/packet"
 	"fwd/pipeline"
 	_ "fwd/router"
-	"fwd/rules"
 	_ "fwd/rules/stage"
 )
 
@@ -142,17 +141,6 @@ func newLab(t testing.TB, toml string, opt *nat.Options) *lab {
 	if opt != nil {
 		env.Shared(nat.OptionsKey, func() (any, error) { return opt, nil })
 	}
-	// Compile the ruleset outside Env.Shared: rules' Provision looks up
-	// the log writer inside Shared's callback, which deadlocks on Env's
-	// mutex (reported to the rules owner); storing the holder first
-	// sidesteps it.
-	rs, err := rules.CompileWith(cfg, nil, rules.Options{Env: env})
-	if err != nil {
-		t.Fatalf("rules: %v", err)
-	}
-	h := &rules.Holder{}
-	h.Store(rs)
-	env.Shared(rules.SharedKey, func() (any, error) { return h, nil })
 	p, err := pipeline.Build(env, order)
 	if err != nil {
 		t.Fatalf("build: %v", err)

@@ -8,6 +8,7 @@ import (
 	"fwd/conntrack"
 	"fwd/header"
 	"fwd/packet"
+	"fwd/pipeline"
 )
 
 // Filtering is how inbound packets that match no connection are admitted
@@ -152,7 +153,8 @@ type State struct {
 	// ext lists the external addresses that have a port set (copy on
 	// write), so inbound packets to other addresses skip the lock.
 	ext     atomic.Pointer[[][4]byte]
-	timeout int64 // MappingTimeout in ns
+	dnat    atomic.Uint64 // destination bindings (made without mu)
+	timeout int64         // MappingTimeout in ns
 	seed    [2]uint64
 
 	mu sync.Mutex
@@ -171,7 +173,8 @@ type State struct {
 // Stats are the NAT counters.
 type Stats struct {
 	Mappings  int    // live mappings
-	Bindings  uint64 // new connections given a translation
+	Bindings  uint64 // new connections given a source translation
+	DNAT      uint64 // new connections given a destination translation
 	Preserved uint64 // source NAT bindings that kept the source port
 	Exhausted uint64 // new connections dropped: no free port
 	Filtered  uint64 // inbound packets to a mapping dropped by the filter
@@ -286,6 +289,7 @@ func (s *State) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.Mappings = len(s.mappings)
+	st.DNAT = s.dnat.Load()
 	return st
 }
 
@@ -468,4 +472,19 @@ func addr32(a [4]byte) uint64 {
 // hash2 is a keyed hash of two words.
 func (s *State) hash2(a, b uint64) uint64 {
 	return mix(mix(a^s.seed[0]) + b ^ s.seed[1])
+}
+
+// Counters lists the statistics as `fwd replay --stats` prints them (the
+// caller adds the "nat." prefix).
+func (st Stats) Counters() []pipeline.Counter {
+	return []pipeline.Counter{
+		{Name: "mappings", Value: uint64(st.Mappings)},
+		{Name: "bindings", Value: st.Bindings},
+		{Name: "dnat", Value: st.DNAT},
+		{Name: "preserved", Value: st.Preserved},
+		{Name: "exhausted", Value: st.Exhausted},
+		{Name: "filtered", Value: st.Filtered},
+		{Name: "admitted", Value: st.Admitted},
+		{Name: "resyncs", Value: st.Resyncs},
+	}
 }

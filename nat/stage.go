@@ -360,6 +360,7 @@ func (s *Stage) bindDst(pkt *packet.Packet, c *conntrack.Conn, spec *Spec) pipel
 	before := c.ReplyTuple()
 	if s.st.bindDest(c, a, plo, phi, hasPorts) == bound && c.ReplyTuple() != before {
 		setStatus(pkt, c, packet.CTStatusDNAT)
+		s.st.dnat.Add(1)
 	}
 	return pipeline.Continue
 }
