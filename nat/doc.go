@@ -35,6 +35,15 @@
 // touched. Ports and addresses are picked by keyed hashes and a cursor:
 // the same inputs in the same order give the same mappings (REQ-11).
 //
+// Flags: random starts the port search at a keyed hash instead of keeping
+// the internal port; fully_random gives every connection its own random
+// port (a per-connection mapping, so not endpoint-independent). Source
+// address ranges are always paired (REQ-2: hash of the internal address),
+// which is what persistent asks for; for DNAT address ranges persistent
+// hashes the client address only, else client and destination (Linux's
+// find_best_ips_proto). DNAT to several backends (a nat.Spec on pkt.NAT)
+// picks by a hash of the client address or round robin.
+//
 // Filtering (REQ-8) is Options.Filtering. The default,
 // address-and-port-dependent, is Linux's: only the conntrack entry admits
 // packets from outside, so only the exact remote endpoint a connection was

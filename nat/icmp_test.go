@@ -161,3 +161,20 @@ func TestRFC5508_REQ1_QueryMapping(t *testing.T) {
 		}
 	}
 }
+
+// An error a LAN host sends about a packet that reached it through the
+// masquerade (a port unreachable for a late reply) leaves from the router,
+// quoting the packet as the remote sent it.
+func TestErrorFromInsideAboutMasqueradedFlow(t *testing.T) {
+	l := newLab(t, masqConfig, nil)
+	takePort(l, false, 5000)
+	ext, _ := fields(l.forward(lan0, udpPkt(at(hostA, 5000), at(remote, 53), "q"), wan0))
+	reply := l.forward(wan0, udpPkt(at(remote, 53), ext, "late answer"), lan0)
+	out := l.forward(lan0, icmpError(hostA, remote, header.ICMPDestUnreach, 3, reply), wan0)
+	s, d := fields(out)
+	want(t, "outer source", s, at(router, 0))
+	want(t, "outer destination", d, at(remote, 0))
+	qs, qd := quoted(out)
+	want(t, "quoted source", qs, at(remote, 53))
+	want(t, "quoted destination", qd, ext)
+}
