@@ -309,17 +309,30 @@ func TestRFC5382_REQ4_UnsolicitedSYNDroppedSilently(t *testing.T) {
 // is still translated.
 func TestRFC5382_REQ5_EstablishedIdleTimeout(t *testing.T) {
 	l := newLab(t, masqConfig, nil)
+	takePort(l, true, 40000) // hostB's SYN: its entry and mapping die long before 2 h
 	a, r := at(hostA, 40000), at(remote, 22)
 	ext, _ := fields(l.forward(lan0, tcpPkt(a, r, fSYN, 1000, 0, ""), wan0))
+	if ext.port == 40000 {
+		t.Fatalf("port 40000 given twice")
+	}
 	l.forward(wan0, tcpPkt(r, ext, fSYN|fACK, 5000, 1001, ""), lan0)
 	l.forward(lan0, tcpPkt(a, r, fACK, 1001, 5001, ""), wan0)
-	l.clock.Advance(2*time.Hour + 4*time.Minute + time.Second)
-	l.ct.Reap(1 << 20)
-	l.r.Tick()
+	for _, step := range []time.Duration{10 * time.Minute, 2*time.Hour + 4*time.Minute + time.Second - 10*time.Minute} {
+		l.clock.Advance(step)
+		l.ct.Reap(1 << 20)
+		l.r.Tick()
+	}
 	_, d := fields(l.forward(wan0, tcpPkt(r, ext, fACK, 5001, 1001, "still there"), lan0))
 	want(t, "destination after 2h4m idle", d, a)
 	s, _ := fields(l.forward(lan0, tcpPkt(a, r, fACK, 1001, 5012, "yes"), wan0))
 	want(t, "source after 2h4m idle", s, ext)
+	// The mapping lived on because its connection did (port 40000 is
+	// free again, so a dead mapping would have given 40000).
+	s, _ = fields(l.forward(lan0, tcpPkt(a, at(remote2, 443), fSYN, 1, 0, ""), wan0))
+	want(t, "new connection's source", s, ext)
+	if st := l.st.Stats(); st.Mappings != 1 || st.Resyncs != 0 {
+		t.Errorf("stats %+v: want 1 mapping, no resync", st)
+	}
 }
 
 // Exhaustion: with a range of 10 ports the 11th internal endpoint is
