@@ -249,6 +249,9 @@ func (e *traceEvent) String() string {
 		if e.NAT != "" {
 			b.WriteString(" (" + e.NAT + ")")
 		}
+		if e.Note != "" {
+			b.WriteString(" (" + e.Note + ")")
+		}
 	case "lost":
 		return fmt.Sprintf("trace: %d events lost (the trace buffer was full)", e.Lost)
 	default:
@@ -424,10 +427,11 @@ func ctText(pkt *packet.Packet) string {
 // TraceFunc call into events. It belongs to the goroutine running the
 // packet.
 type pktTrace struct {
-	id    uint32
-	start tuple
-	last  tuple
-	subs  []*traceSub
+	id       uint32
+	start    tuple
+	last     tuple
+	subs     []*traceSub
+	answered bool // fwd turned the packet into its answer (echo reply)
 }
 
 // stageEnds knows where a packet's walk ends without a terminal verdict.
@@ -459,6 +463,11 @@ func (pt *pktTrace) step(pkt *packet.Packet, stage string, v pipeline.Verdict, n
 		ev.CT = ctText(pkt)
 	}
 	cur := readTuple(pkt.Data)
+	if hook == "input" && pkt.Hook == packet.Output && pkt.Local {
+		// Local delivery answered in place (an echo reply): from here on
+		// it is fwd's own datagram, not a rewrite of the one traced.
+		pt.answered, pt.start, pt.last = true, cur, cur
+	}
 	ev.NAT = natDiff(pt.last, cur)
 	if cur.valid {
 		pt.last = cur
@@ -487,6 +496,9 @@ func (pt *pktTrace) step(pkt *packet.Packet, stage string, v pipeline.Verdict, n
 		fin.Oif = ifName(pkt.OutIf)
 		fin.Packet = nftPacket(pkt.Data)
 		fin.NAT = natDiff(pt.start, cur)
+		if pt.answered {
+			fin.Note = "answered by fwd"
+		}
 	default:
 		return evs, false
 	}
