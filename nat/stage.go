@@ -50,6 +50,11 @@ type Stage struct {
 	st    *State
 	clock pipeline.Clock
 	addrs atomic.Pointer[ifAddrs] // swapped by a reload
+	// kernel is NFQUEUE mode: the source is rewritten after the kernel's
+	// routing decision (SourceAfterRouting, at the postrouting queue), not
+	// here, since a packet whose source is already the router's own
+	// address would be dropped by the kernel as a martian.
+	kernel bool
 }
 
 // ifAddrs are the router's addresses from the configuration.
@@ -89,6 +94,7 @@ func (*Stage) Module() pipeline.ModuleInfo {
 // Provision takes the conntrack table and the shared NAT state.
 func (s *Stage) Provision(ctx *pipeline.Context) error {
 	s.hook = ctx.Hook
+	s.kernel = ctx.KernelRoutes
 	switch s.hook {
 	case packet.Prerouting, packet.Output, packet.Postrouting, packet.Input:
 	default:
@@ -194,6 +200,9 @@ func (s *Stage) Process(pkt *packet.Packet) pipeline.Verdict {
 	}
 	if pkt.CTStatus&(packet.CTStatusSNAT|packet.CTStatusDNAT) == 0 {
 		return pipeline.Continue
+	}
+	if s.kernel && s.srcHook() {
+		return pipeline.Continue // rewritten after routing: SourceAfterRouting
 	}
 	s.translate(pkt, c)
 	return pipeline.Continue

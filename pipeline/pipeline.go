@@ -196,6 +196,17 @@ func (r *Runner) Run(batch []*packet.Packet) {
 	r.drain()
 }
 
+// RunFrom is Run for packets that enter at another hook than Prerouting:
+// in NFQUEUE mode the host's own packets are seen at Output.
+func (r *Runner) RunFrom(batch []*packet.Packet, hook packet.Hook) {
+	for _, pkt := range batch {
+		pkt.Hook = hook
+		r.Stats.in(pkt.InIf)
+	}
+	r.run(batch)
+	r.drain()
+}
+
 // drain runs the packets stages made, round by round, up to a small depth.
 func (r *Runner) drain() {
 	for depth := 0; len(r.pending) > 0; depth++ {
@@ -281,7 +292,7 @@ func (r *Runner) run(batch []*packet.Packet) {
 		if !alive[i] {
 			continue
 		}
-		if pkt.Hook == packet.Input || pkt.OutIf == packet.NoIf {
+		if !r.p.Env.KernelRoutes && (pkt.Hook == packet.Input || pkt.OutIf == packet.NoIf) {
 			// Reached the end of INPUT with nothing consuming it, or never
 			// routed: nowhere to go.
 			if pkt.Drop == packet.DropNone {

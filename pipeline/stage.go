@@ -84,6 +84,13 @@ type Env struct {
 	Pool   *packet.Pool
 	Log    *slog.Logger
 
+	// KernelRoutes is set in NFQUEUE mode: the host's kernel routes and
+	// delivers. Packets that reach the end of INPUT are accepted (the
+	// kernel delivers them to its sockets), packets with no route in fwd's
+	// own table go on for the kernel to route, and local delivery stands
+	// aside.
+	KernelRoutes bool
+
 	// Rejecter answers a packet that got a Reject verdict (set by icmperr
 	// when it is linked in). It is called before the packet is discarded.
 	Rejecter func(pkt *packet.Packet, out Injector)

@@ -39,7 +39,8 @@ func init() { pipeline.Register(LocalStage{}) }
 //
 // Precondition: stage.parse ran (pkt.Parsed is valid).
 type LocalStage struct {
-	local []([4]byte) // the router's own addresses
+	local  []([4]byte) // the router's own addresses
+	kernel bool        // NFQUEUE mode: the host's kernel delivers
 }
 
 // Module implements pipeline.Module.
@@ -49,6 +50,7 @@ func (LocalStage) Module() pipeline.ModuleInfo {
 
 // Provision collects the router's addresses from the configuration.
 func (s *LocalStage) Provision(ctx *pipeline.Context) error {
+	s.kernel = ctx.KernelRoutes
 	for _, ifc := range Ifaces(ctx.Config) {
 		if ifc.ip != ([4]byte{}) {
 			s.local = append(s.local, ifc.ip)
@@ -77,6 +79,9 @@ func unicastSource(a [4]byte) bool {
 
 // Process implements pipeline.Stage.
 func (s *LocalStage) Process(pkt *packet.Packet) pipeline.Verdict {
+	if s.kernel {
+		return pipeline.Continue // the host's own stack answers
+	}
 	p := &pkt.Parsed
 	if !s.isLocal(p.Dst) || !unicastSource(p.Src) {
 		// Broadcast, or not one of ours (a stray), or from a non-host.

@@ -15,8 +15,9 @@ func init() { pipeline.Register(RouteStage{}) }
 // Packets that arrive with OutIf already set by the device (NFQUEUE: the
 // kernel routed them) keep it; the stage only picks the hook.
 type RouteStage struct {
-	table *Table
-	hook  packet.Hook
+	table  *Table
+	hook   packet.Hook
+	kernel bool // NFQUEUE mode: what fwd cannot route, the kernel will
 }
 
 // Module implements pipeline.Module.
@@ -27,6 +28,7 @@ func (RouteStage) Module() pipeline.ModuleInfo {
 // Provision builds (or shares) the routing table.
 func (s *RouteStage) Provision(ctx *pipeline.Context) error {
 	s.hook = ctx.Hook
+	s.kernel = ctx.KernelRoutes
 	v, err := ctx.Shared("router.table", func() (any, error) { return NewTable(ctx.Config) })
 	if err != nil {
 		return err
@@ -47,6 +49,9 @@ func (s *RouteStage) Process(pkt *packet.Packet) pipeline.Verdict {
 		}
 		r := s.table.Lookup(dst)
 		if r == nil || r.Local {
+			if s.kernel {
+				return pipeline.Continue
+			}
 			pkt.Drop = packet.DropNoRoute
 			return pipeline.Drop
 		}
@@ -64,6 +69,9 @@ func (s *RouteStage) Process(pkt *packet.Packet) pipeline.Verdict {
 	}
 	r := s.table.Lookup(dst)
 	switch {
+	case r == nil && s.kernel:
+		pkt.Hook = packet.Forward // the kernel's routing table decides
+		return pipeline.Continue
 	case r == nil:
 		pkt.Drop = packet.DropNoRoute
 		pkt.RejectWith = packet.RejectNetUnreach

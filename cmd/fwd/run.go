@@ -50,6 +50,9 @@ type daemon struct {
 	srv     *ctl.Server
 	log     *slog.Logger
 
+	adjust func(cfg *config.Config) // see daemonSpec
+	ready  func(d *daemon)
+
 	mu  sync.Mutex // mu serialises reloads and protects cfg
 	cfg *config.Config
 }
@@ -81,14 +84,6 @@ func runDaemon(args []string, stdout, stderr io.Writer) error {
 		return &usageError{fmt.Sprintf("--log-level %q: %v", *level, err)}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return &exitError{code: 1, err: err}
-	}
-	run, ok := modeRunners[cfg.Dataplane.Mode]
-	if !ok {
-		return fmt.Errorf("dataplane mode %q is not built into this fwd", cfg.Dataplane.Mode)
-	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -108,22 +103,57 @@ func runDaemon(args []string, stdout, stderr io.Writer) error {
 			}
 		}()
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, daemonSpec{cfgPath: *cfgPath, socket: *socket, log: log})
+}
+
+// daemonSpec is what a daemon starts from: fwd run's flags, or fwd lab's.
+type daemonSpec struct {
+	cfgPath string
+	socket  string // "": the configuration's [control] socket
+	log     *slog.Logger
+	// adjust, when set, changes every configuration loaded (the first and
+	// each reload's) before it is used: fwd lab points the interfaces at
+	// its namespaces.
+	adjust func(cfg *config.Config)
+	// ready, when set, is called once the dataplane runs; it must not block.
+	ready func(d *daemon)
+}
+
+// serve runs a daemon until ctx ends: it loads the configuration, builds
+// the pipeline, serves the control socket (SIGHUP reloads) and runs the
+// configured dataplane mode.
+func serve(ctx context.Context, spec daemonSpec) error {
+	log := spec.log
+	cfg, err := loadConfig(spec.cfgPath)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if spec.adjust != nil {
+		spec.adjust(cfg)
+	}
+	run, ok := modeRunners[cfg.Dataplane.Mode]
+	if !ok {
+		return fmt.Errorf("dataplane mode %q is not built into this fwd", cfg.Dataplane.Mode)
+	}
 	env, err := newEnv(cfg, pipeline.WallClock{}, log)
 	if err != nil {
 		return err
 	}
+	env.KernelRoutes = cfg.Dataplane.Mode == "nfqueue"
 	pl, err := pipeline.Build(env, pipeline.Order)
 	if err != nil {
 		return err
 	}
 	defer pl.Cleanup()
 
-	d := &daemon{cfgPath: *cfgPath, env: env, pl: pl, cfg: cfg, log: log, srv: ctl.NewServer(log)}
+	d := &daemon{cfgPath: spec.cfgPath, env: env, pl: pl, cfg: cfg, log: log, srv: ctl.NewServer(log), adjust: spec.adjust, ready: spec.ready}
 	d.handleBuiltins()
 	for _, s := range ctlSetups {
 		s(d)
 	}
-	sock := *socket
+	sock := spec.socket
 	if sock == "" {
 		sock = cfg.Control.Socket
 	}
@@ -132,8 +162,6 @@ func runDaemon(args []string, stdout, stderr io.Writer) error {
 	}
 	defer d.srv.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -149,7 +177,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}()
-	log.Info("fwd running", "config", *cfgPath, "mode", cfg.Dataplane.Mode, "socket", sock, "stages", len(pl.Stages()))
+	log.Info("fwd running", "config", spec.cfgPath, "mode", cfg.Dataplane.Mode, "socket", sock, "stages", len(pl.Stages()))
 	err = run(ctx, d)
 	log.Info("fwd stopped")
 	return err
@@ -166,6 +194,9 @@ func (d *daemon) reload(path string) error {
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
+	}
+	if d.adjust != nil {
+		d.adjust(cfg)
 	}
 	if err := checkReloadable(d.cfg, cfg); err != nil {
 		return err
@@ -261,6 +292,9 @@ func runTAP(ctx context.Context, d *daemon) error {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- dp.Run(runCtx) }()
+	if d.ready != nil {
+		d.ready(d)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
