@@ -33,8 +33,9 @@ var Order = []Slot{
 	{packet.Input, "stage.rules.mangle"},
 	{packet.Input, "stage.rules.filter"},
 	{packet.Input, "stage.rules.nat"}, // NF_IP_PRI_NAT_SRC at input (SNAT to local)
-	{packet.Input, "stage.confirm"},   // a locally delivered packet is confirmed here
-	{packet.Input, "stage.local"},     // local delivery: ARP, echo, RST/port unreachable
+	{packet.Input, "stage.nat"},
+	{packet.Input, "stage.confirm"}, // a locally delivered packet is confirmed here
+	{packet.Input, "stage.local"},   // local delivery: ARP, echo, RST/port unreachable
 
 	{packet.Forward, "stage.ttl"}, // TTL check and decrement (ip_forward)
 	{packet.Forward, "stage.rules.mangle"},
