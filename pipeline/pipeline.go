@@ -185,6 +185,13 @@ func (r *Runner) Run(batch []*packet.Packet) {
 		pkt.Hook = packet.Prerouting
 		r.Stats.in(pkt.InIf)
 	}
+	r.markTraced(batch)
+	r.run(batch)
+	r.drain()
+}
+
+// markTraced sets pkt.Trace on the packets the TraceFilter picks.
+func (r *Runner) markTraced(batch []*packet.Packet) {
 	if f := r.p.TraceFilter.Load(); f != nil {
 		for _, pkt := range batch {
 			if !pkt.Trace && (*f)(pkt) {
@@ -192,8 +199,6 @@ func (r *Runner) Run(batch []*packet.Packet) {
 			}
 		}
 	}
-	r.run(batch)
-	r.drain()
 }
 
 // RunFrom is Run for packets that enter at another hook than Prerouting:
@@ -203,6 +208,7 @@ func (r *Runner) RunFrom(batch []*packet.Packet, hook packet.Hook) {
 		pkt.Hook = hook
 		r.Stats.in(pkt.InIf)
 	}
+	r.markTraced(batch)
 	r.run(batch)
 	r.drain()
 }

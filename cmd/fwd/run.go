@@ -31,7 +31,7 @@ and added to "bridge" when set) and routes
 between them. It serves the control socket for fwd conntrack, fwd rules,
 fwd reload and fwd trace. SIGHUP reloads the configuration; SIGINT and
 SIGTERM stop it and remove its devices.`,
-		usage: "fwd run -c CONFIG [--socket PATH] [--log-level debug|info|warn] [--cpuprofile FILE] [--memprofile FILE]",
+		usage: "fwd run -c CONFIG [--socket PATH] [--log-level debug|info|warn] [--log-target stderr|syslog] [--cpuprofile FILE] [--memprofile FILE]",
 		run:   runDaemon,
 	})
 	register(&command{
@@ -73,6 +73,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "debug, info or warn")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here until exit")
 	memProfile := fs.String("memprofile", "", "write a heap profile here at exit")
+	logTarget := fs.String("log-target", "stderr", "where the rules' log action writes its kernel-format lines: stderr or syslog")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +85,10 @@ func runDaemon(args []string, stdout, stderr io.Writer) error {
 		return &usageError{fmt.Sprintf("--log-level %q: %v", *level, err)}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	logLines, err := logTargetWriter(*logTarget, stderr)
+	if err != nil {
+		return err
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -105,7 +110,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, daemonSpec{cfgPath: *cfgPath, socket: *socket, log: log})
+	return serve(ctx, daemonSpec{cfgPath: *cfgPath, socket: *socket, log: log, logLines: logLines})
 }
 
 // daemonSpec is what a daemon starts from: fwd run's flags, or fwd lab's.
@@ -113,6 +118,8 @@ type daemonSpec struct {
 	cfgPath string
 	socket  string // "": the configuration's [control] socket
 	log     *slog.Logger
+	// logLines, when set, receives the rules' LOG lines (else: log).
+	logLines io.Writer
 	// adjust, when set, changes every configuration loaded (the first and
 	// each reload's) before it is used: fwd lab points the interfaces at
 	// its namespaces.
@@ -142,6 +149,9 @@ func serve(ctx context.Context, spec daemonSpec) error {
 		return err
 	}
 	env.KernelRoutes = cfg.Dataplane.Mode == "nfqueue"
+	if spec.logLines != nil {
+		setLogWriter(env, spec.logLines)
+	}
 	pl, err := pipeline.Build(env, pipeline.Order)
 	if err != nil {
 		return err
@@ -161,6 +171,13 @@ func serve(ctx context.Context, spec daemonSpec) error {
 		return err
 	}
 	defer d.srv.Close()
+	if cfg.Control.Metrics != "" {
+		ms, err := startMetrics(d, cfg.Control.Metrics)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
