@@ -52,7 +52,10 @@ type builtSlot struct {
 type Pipeline struct {
 	Env   *Env
 	slots []builtSlot
-	mods  []Module
+	// active is slots without the stages that have nothing to do under
+	// the current configuration (Idler), recomputed at each reload.
+	active atomic.Pointer[[]builtSlot]
+	mods   []Module
 	// Trace, when set, is called for packets with Trace set.
 	Trace TraceFunc
 	// TraceFilter, when set, is called by Runner.Run for each packet of a
@@ -100,7 +103,27 @@ func Build(env *Env, order []Slot) (*Pipeline, error) {
 		}
 		p.slots = append(p.slots, builtSlot{hook: s.Hook, name: s.Hook.String() + "/" + st.Name(), stage: st})
 	}
+	p.refreshActive()
 	return p, nil
+}
+
+// Idler is a stage that can tell it has nothing to do under the current
+// configuration (a rules stage whose table has no chain at its hook). Idle
+// stages are left out of the run, which saves a call per packet each; the
+// set is recomputed after every reload.
+type Idler interface {
+	Idle() bool
+}
+
+func (p *Pipeline) refreshActive() {
+	act := make([]builtSlot, 0, len(p.slots))
+	for _, s := range p.slots {
+		if i, ok := s.stage.(Idler); ok && i.Idle() {
+			continue
+		}
+		act = append(act, s)
+	}
+	p.active.Store(&act)
 }
 
 // Stages lists the built stages as "hook/name", in order.
@@ -244,8 +267,9 @@ func (r *Runner) run(batch []*packet.Packet) {
 		acc[i] = packet.HookNone
 	}
 	trace := r.p.Trace
-	for si := range r.p.slots {
-		s := &r.p.slots[si]
+	slots := *r.p.active.Load()
+	for si := range slots {
+		s := &slots[si]
 		for i, pkt := range batch {
 			if !alive[i] {
 				continue
@@ -386,5 +410,6 @@ func (p *Pipeline) Reload(cfg *config.Config) error {
 		c()
 	}
 	p.Env.Config = cfg
+	p.refreshActive()
 	return nil
 }

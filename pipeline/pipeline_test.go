@@ -363,3 +363,55 @@ func TestSharedNested(t *testing.T) {
 		t.Fatal("nested Shared deadlocked")
 	}
 }
+
+// idleStage counts calls and is idle while idle is set.
+type idleStage struct {
+	idle  *bool
+	calls *int
+}
+
+func (s idleStage) Name() string { return "idle" }
+func (s idleStage) Process(*packet.Packet) pipeline.Verdict {
+	*s.calls++
+	return pipeline.Continue
+}
+func (s idleStage) Idle() bool { return *s.idle }
+
+var idleFlag = true
+var idleCalls int
+
+type idleModule struct{}
+
+func (idleModule) Module() pipeline.ModuleInfo {
+	return pipeline.ModuleInfo{ID: "stage.test.idle", New: func() pipeline.Module { return idleStageModule{idleStage{&idleFlag, &idleCalls}} }}
+}
+
+type idleStageModule struct{ idleStage }
+
+func (idleStageModule) Module() pipeline.ModuleInfo { return idleModule{}.Module() }
+
+func init() { pipeline.Register(idleModule{}) }
+
+// Idle stages are left out of the run, and come back after a reload that
+// gives them work.
+func TestIdleStagesSkippedUntilReload(t *testing.T) {
+	idleFlag, idleCalls = true, 0
+	env := testEnv()
+	pl, err := pipeline.Build(env, []pipeline.Slot{{Hook: packet.Prerouting, ID: "stage.test.idle"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := pl.NewRunner(&sink{})
+	r.Run([]*packet.Packet{env.Pool.Get()})
+	if idleCalls != 0 {
+		t.Fatalf("an idle stage ran %d times", idleCalls)
+	}
+	idleFlag = false
+	if err := pl.Reload(config.Default()); err != nil {
+		t.Fatal(err)
+	}
+	r.Run([]*packet.Packet{env.Pool.Get()})
+	if idleCalls != 1 {
+		t.Fatalf("after the reload the stage ran %d times, want 1", idleCalls)
+	}
+}

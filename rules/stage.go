@@ -95,6 +95,15 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 	return nil
 }
 
+// Idle reports whether the table has no chain at the stage's hook in the
+// live ruleset (pipeline.Idler): the runner then leaves the stage out until
+// a reload gives it one.
+func (s *Stage) Idle() bool {
+	return s.h.Load().builtin[s.table][s.hook] == nil
+}
+
+var _ pipeline.Idler = (*Stage)(nil)
+
 // Process walks the table's chain for the stage's hook. Accept continues
 // to the next stage: as in netfilter, an accept in one table does not skip
 // the tables after it. The nat table sees only a connection's first packet
