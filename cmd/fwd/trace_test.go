@@ -390,3 +390,70 @@ func TestTraceUsage(t *testing.T) {
 		t.Errorf("no daemon: exit %d, want 2", code)
 	}
 }
+
+// With a trace running, packets it does not pick cost a header read and
+// no allocation.
+func TestTraceMarkNoAllocs(t *testing.T) {
+	d, _, _ := startTestDaemon(t)
+	v, _ := tracers.Load(d)
+	tr := v.(*tracer)
+	f, _ := (&traceRequest{Proto: 17, Dport: 53, Reply: true}).compile(nil)
+	s := &traceSub{f: f, ch: make(chan traceEvent, 16)}
+	tr.subscribe(s)
+	defer tr.unsubscribe(s)
+	s.followAnswers(readTuple(udpPkt(wanIP, server, 1000, 53, "")))
+	p := d.env.Pool.Get()
+	p.Load(tcpPkt(lanA, server, 40000, 80, "A", 1, 1, ""))
+	subs := []*traceSub{s}
+	if n := testing.AllocsPerRun(1000, func() { tr.mark(p, subs) }); n != 0 {
+		t.Errorf("mark of a packet no trace wants: %v allocs", n)
+	}
+}
+
+// BenchmarkRunTraceFilter is the datapath's cost of tracing: an
+// established flow's packet with no trace, and with a trace running that
+// does not pick it.
+func BenchmarkRunTraceFilter(b *testing.B) {
+	cfg, err := loadConfig("../../configs/lab.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	env, err := newEnv(cfg, &pipeline.Virtual{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pl, err := pipeline.Build(env, pipeline.Order)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pl.Cleanup()
+	tr := newTracer(pl, ifNames(cfg))
+	pl.Trace = tr.stage
+	r := pl.NewRunner(discardSink{env.Pool})
+	out := udpPkt(lanA, server, 40000, 53, "query")
+	send := func(b []byte, in int16) {
+		p := env.Pool.Get()
+		p.Load(b)
+		p.InIf = in
+		r.Run([]*packet.Packet{p})
+	}
+	send(out, 0)
+	send(udpPkt(server, wanIP, 53, 40000, "answer"), 1)
+	for _, bc := range []struct {
+		name  string
+		trace bool
+	}{{"off", false}, {"other-flow", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			if bc.trace {
+				f, _ := (&traceRequest{Proto: 6, Dport: 443}).compile(nil)
+				s := &traceSub{f: f, ch: make(chan traceEvent, 16)}
+				tr.subscribe(s)
+				defer tr.unsubscribe(s)
+			}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				send(out, 0)
+			}
+		})
+	}
+}
