@@ -52,9 +52,10 @@ type builtSlot struct {
 type Pipeline struct {
 	Env   *Env
 	slots []builtSlot
-	// active is slots without the stages that have nothing to do under
-	// the current configuration (Idler), recomputed at each reload.
-	active atomic.Pointer[[]builtSlot]
+	// groups are the slots without the stages that have nothing to do
+	// under the current configuration (Idler), in runs of one hook each;
+	// recomputed at each reload.
+	groups atomic.Pointer[[]slotGroup]
 	mods   []Module
 	// Trace, when set, is called for packets with Trace set.
 	Trace TraceFunc
@@ -115,15 +116,25 @@ type Idler interface {
 	Idle() bool
 }
 
+// slotGroup is a run of stages at one hook.
+type slotGroup struct {
+	hook  packet.Hook
+	slots []builtSlot
+}
+
 func (p *Pipeline) refreshActive() {
-	act := make([]builtSlot, 0, len(p.slots))
+	var gs []slotGroup
 	for _, s := range p.slots {
 		if i, ok := s.stage.(Idler); ok && i.Idle() {
 			continue
 		}
-		act = append(act, s)
+		if len(gs) == 0 || gs[len(gs)-1].hook != s.hook {
+			gs = append(gs, slotGroup{hook: s.hook})
+		}
+		g := &gs[len(gs)-1]
+		g.slots = append(g.slots, s)
 	}
-	p.active.Store(&act)
+	p.groups.Store(&gs)
 }
 
 // Stages lists the built stages as "hook/name", in order.
@@ -157,7 +168,7 @@ type Runner struct {
 	pending []*packet.Packet
 	next    []*packet.Packet
 	alive   []bool
-	accHook []packet.Hook
+	sub     []int32 // the packets at the hook being run, by batch index
 }
 
 // NewRunner returns a runner that hands finished packets to out.
@@ -258,65 +269,78 @@ func (r *Runner) run(batch []*packet.Packet) {
 	n := len(batch)
 	if cap(r.alive) < n {
 		r.alive = make([]bool, n)
-		r.accHook = make([]packet.Hook, n)
+		r.sub = make([]int32, 0, n)
 	}
 	alive := r.alive[:n]
-	acc := r.accHook[:n]
 	for i := range alive {
 		alive[i] = true
-		acc[i] = packet.HookNone
 	}
 	trace := r.p.Trace
-	slots := *r.p.active.Load()
-	for si := range slots {
-		s := &slots[si]
+	// Hook by hook, in order: gather the packets at the hook, then run each
+	// of its stages over them. A packet leaves the hook's sub-batch when a
+	// stage accepts it (the rest of the hook is skipped), moves it to
+	// another hook (route, local delivery), or ends it.
+	for _, g := range *r.p.groups.Load() {
+		sub := r.sub[:0]
 		for i, pkt := range batch {
 			if !alive[i] {
 				continue
 			}
-			if pkt.Hook != s.hook {
-				// Forward and Output packets move on to Postrouting when they
-				// reach its first stage.
-				if s.hook == packet.Postrouting && (pkt.Hook == packet.Forward || pkt.Hook == packet.Output) {
-					pkt.Hook = packet.Postrouting
-				} else {
+			if h := pkt.Hook; h != g.hook {
+				// Forward and Output packets move on to Postrouting.
+				if g.hook != packet.Postrouting || (h != packet.Forward && h != packet.Output) {
 					continue
 				}
+				pkt.Hook = packet.Postrouting
 			}
-			if acc[i] == s.hook {
-				continue // an earlier stage at this hook accepted
-			}
-			v := s.stage.Process(pkt)
-			if pkt.Trace && trace != nil {
-				trace(pkt, s.name, v, pkt.Note)
-				pkt.Note = ""
-			}
-			switch v {
-			case Continue:
-			case Accept:
-				acc[i] = s.hook
-			case Stolen:
-				alive[i] = false
-				r.out.Discard(pkt, Stolen)
-			case Reject:
-				alive[i] = false
-				if pkt.Drop == packet.DropNone {
-					pkt.Drop = packet.DropReject
-				}
-				r.Stats.drop(pkt.Drop)
-				if rj := r.p.Env.Rejecter; rj != nil {
-					rj(pkt, r)
-				}
-				r.out.Discard(pkt, Reject)
-			default: // Drop, and anything unknown fails closed
-				alive[i] = false
-				if pkt.Drop == packet.DropNone {
-					pkt.Drop = packet.DropOther
-				}
-				r.Stats.drop(pkt.Drop)
-				r.out.Discard(pkt, Drop)
-			}
+			sub = append(sub, int32(i))
 		}
+		for si := range g.slots {
+			if len(sub) == 0 {
+				break
+			}
+			s := &g.slots[si]
+			w := 0
+			for _, i := range sub {
+				pkt := batch[i]
+				v := s.stage.Process(pkt)
+				if pkt.Trace && trace != nil {
+					trace(pkt, s.name, v, pkt.Note)
+					pkt.Note = ""
+				}
+				switch v {
+				case Continue:
+					if pkt.Hook == g.hook {
+						sub[w] = i
+						w++
+					}
+				case Accept:
+					// Skips the rest of this hook; later hooks still run.
+				case Stolen:
+					alive[i] = false
+					r.out.Discard(pkt, Stolen)
+				case Reject:
+					alive[i] = false
+					if pkt.Drop == packet.DropNone {
+						pkt.Drop = packet.DropReject
+					}
+					r.Stats.drop(pkt.Drop)
+					if rj := r.p.Env.Rejecter; rj != nil {
+						rj(pkt, r)
+					}
+					r.out.Discard(pkt, Reject)
+				default: // Drop, and anything unknown fails closed
+					alive[i] = false
+					if pkt.Drop == packet.DropNone {
+						pkt.Drop = packet.DropOther
+					}
+					r.Stats.drop(pkt.Drop)
+					r.out.Discard(pkt, Drop)
+				}
+			}
+			sub = sub[:w]
+		}
+		r.sub = sub[:0]
 	}
 	for i, pkt := range batch {
 		if !alive[i] {
