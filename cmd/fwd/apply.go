@@ -150,8 +150,12 @@ func (a *applier) confirm() (string, error) {
 	return "confirmed " + p.path, nil
 }
 
+// appliers finds a daemon's applier (for tests).
+var appliers sync.Map // *daemon -> *applier
+
 func applyHandlers(d *daemon) {
 	a := &applier{d: d}
+	appliers.Store(d, a)
 	d.srv.Handle("apply", func(req *ctl.Request, st *ctl.Stream) error {
 		var r applyRequest
 		if err := req.Decode(&r); err != nil {
