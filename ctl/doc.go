@@ -9,4 +9,9 @@
 // packets: a client that stops reading is cut off after a write timeout.
 // Errors are typed (*Error with a code) so the CLI can map them to exit
 // statuses as conntrack-tools does.
+//
+// metrics.go writes the Prometheus text exposition format (0.0.4) and
+// serves it over HTTP for `fwd run` when [control] metrics is set; the
+// daemon's "metrics" command answers the same text. A scrape runs on the
+// HTTP server's goroutine and reads counters through atomics.
 package ctl
