@@ -252,7 +252,11 @@ func (m *PortMatch) List(l *Listing) {
 	}
 	switch {
 	case m.set != nil:
-		s := "match-set " + m.set.Name + " " + dir + "st"
+		side := " src" // iptables -m set: "match-set NAME src|dst"
+		if m.field == FieldDport {
+			side = " dst"
+		}
+		s := "match-set " + m.set.Name + side
 		if m.neg {
 			s = "! " + s
 		}

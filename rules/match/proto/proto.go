@@ -58,6 +58,14 @@ func (m *Proto) Decode(d *rules.Decoder, kv config.KV) bool {
 			d.Errorf(kv.Pos, "proto: %s is not a protocol name (tcp, udp, icmp, ...) or number 0..255", config.Describe(it.V))
 			return false
 		}
+		if p == 0 {
+			// As in iptables, protocol 0 is "all" (and lists so).
+			for i := range m.set {
+				m.set[i] = ^uint64(0)
+			}
+			m.names = append(m.names, "all")
+			continue
+		}
 		m.set[p>>6] |= 1 << (p & 63)
 		m.names = append(m.names, rules.ProtoName(p))
 	}
