@@ -94,8 +94,16 @@ func (s *ConfirmStage) Provision(ctx *pipeline.Context) error {
 // Name implements pipeline.Stage.
 func (s *ConfirmStage) Name() string { return "confirm" }
 
-// Process confirms the packet's connection if it is new.
+// Process confirms the packet's connection if it is new, and stores a
+// connection mark the rules changed (CONNMARK --set-mark/--save-mark), as
+// Linux's ctmark lives on the connection.
 func (s *ConfirmStage) Process(pkt *packet.Packet) pipeline.Verdict {
+	if pkt.CTMarkDirty {
+		if c, ok := pkt.CT.(*Conn); ok && c != nil {
+			s.t.SetMark(c, pkt.CTMark)
+		}
+		pkt.CTMarkDirty = false
+	}
 	return s.t.Confirm(pkt)
 }
 

@@ -39,3 +39,32 @@ func TestTickReapsIdleTable(t *testing.T) {
 		t.Fatalf("after ticks, %d expired entries remain", tb.Count())
 	}
 }
+
+// A connection mark a rule set (CONNMARK) is stored on the connection by
+// the confirm stage, both on the first packet and on a later one, and the
+// next packets carry it.
+func TestConfirmStoresConnMark(t *testing.T) {
+	tab, _ := newTestTable(t, nil)
+	cs := &ConfirmStage{t: tab}
+	src := [4]byte{192, 168, 1, 10}
+	first := decode(t, buildUDP(src, srvAddr, 1000, 53, 8))
+	if v := tab.Track(first); v != pipeline.Continue {
+		t.Fatal(v)
+	}
+	first.CTMark, first.CTMarkDirty = 7, true
+	if v := cs.Process(first); v != pipeline.Continue {
+		t.Fatal(v)
+	}
+	next := decode(t, buildUDP(src, srvAddr, 1000, 53, 8))
+	tab.Track(next)
+	if next.CTMark != 7 {
+		t.Fatalf("second packet's ctmark %d, want 7 (set on the first, unconfirmed)", next.CTMark)
+	}
+	next.CTMark, next.CTMarkDirty = 9, true
+	cs.Process(next)
+	reply := decode(t, buildUDP(srvAddr, src, 53, 1000, 8))
+	tab.Track(reply)
+	if reply.CTMark != 9 {
+		t.Fatalf("reply's ctmark %d, want 9 (set on a confirmed connection)", reply.CTMark)
+	}
+}

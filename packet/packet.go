@@ -130,6 +130,9 @@ type Packet struct {
 	CTStatus CTStatus
 	CTReply  bool
 	CTMark   uint32
+	// CTMarkDirty is set when a rule changed CTMark (CONNMARK set/save):
+	// the confirm stage stores it on the connection.
+	CTMarkDirty bool
 
 	// NextHop is the address to resolve on OutIf (TAP mode routing).
 	NextHop [4]byte

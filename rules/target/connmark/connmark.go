@@ -92,8 +92,10 @@ func (t *ConnMark) Do(pkt *packet.Packet) rules.Verdict {
 	switch t.op {
 	case opSet:
 		pkt.CTMark = pkt.CTMark&^t.mask | t.value
+		pkt.CTMarkDirty = true
 	case opSave:
 		pkt.CTMark = pkt.CTMark&^t.mask | pkt.Mark&t.mask
+		pkt.CTMarkDirty = true
 	case opRestore:
 		pkt.Mark = pkt.Mark&^t.mask | pkt.CTMark&t.mask
 	}
