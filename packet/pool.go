@@ -32,6 +32,7 @@ func (pl *Pool) Get() *Packet {
 func (pl *Pool) Put(p *Packet) {
 	p.CT = nil
 	p.NAT = nil
+	p.Note = "" // a trace note may hold a large string
 	p.Data = nil
 	pl.p.Put(p)
 }
