@@ -40,7 +40,7 @@ func (m *CTState) Decode(d *rules.Decoder, kv config.KV) bool {
 		st, ok := packet.ParseCTState(strings.ToLower(s))
 		if !ok {
 			sg := ""
-			if x := config.Suggest(s, []string{"new", "established", "related", "invalid", "untracked"}); x != "" {
+			if x := config.Suggest(strings.ToLower(s), []string{"new", "established", "related", "invalid", "untracked"}); x != "" {
 				sg = "; did you mean \"" + x + "\"?"
 			}
 			d.Errorf(kv.Pos, "ct_state: %s is not a state (new, established, related, invalid, untracked)%s", config.Describe(it.V), sg)
