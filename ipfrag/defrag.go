@@ -116,6 +116,11 @@ func (d *Defrag) Tick(now int64, out pipeline.Injector) {
 // datagrams fwd sends itself, and any that grew after Forward.
 type MTU struct {
 	mtu []int // by interface index
+	// kernel is set in NFQUEUE mode: the kernel checks the MTU (and sends
+	// the frag-needed) after fwd's verdict, as TTL's stage leaves the TTL
+	// to it. fwd's own check would be wrong there: with GSO the kernel
+	// queues super-packets larger than the MTU that it segments itself.
+	kernel bool
 }
 
 // Name implements pipeline.Stage.
@@ -124,7 +129,7 @@ func (*MTU) Name() string { return "mtu" }
 // Process implements pipeline.Stage.
 func (m *MTU) Process(pkt *packet.Packet) pipeline.Verdict {
 	i := int(pkt.OutIf)
-	if i < 0 || i >= len(m.mtu) || m.mtu[i] <= 0 {
+	if m.kernel || i < 0 || i >= len(m.mtu) || m.mtu[i] <= 0 {
 		return pipeline.Continue
 	}
 	mtu := m.mtu[i]

@@ -297,6 +297,23 @@ func TestMTUStage(t *testing.T) {
 	}
 }
 
+func TestMTUStageKernelRoutes(t *testing.T) {
+	// NFQUEUE mode: a GSO super-packet (64 000 bytes, DF) bound for the
+	// 576-byte interface passes; the kernel segments it after the verdict.
+	env := testEnv()
+	env.KernelRoutes = true
+	icmperr.Install(env)
+	st := new(MTU)
+	if err := st.Provision(&pipeline.Context{Env: env, Hook: packet.Postrouting}); err != nil {
+		t.Fatal(err)
+	}
+	p := parsed(t, mkDatagram(rand.New(rand.NewSource(9)), 64000, nil, header.IPv4FlagDF), 0)
+	p.OutIf = 1
+	if v := st.Process(p); v != pipeline.Continue || p.Drop != packet.DropNone {
+		t.Fatalf("verdict %v, drop %v; want continue", v, p.Drop)
+	}
+}
+
 func TestDefragStage(t *testing.T) {
 	env := testEnv()
 	env.Config.Fragments.Timeout = 10 * time.Second

@@ -112,6 +112,7 @@ func (d *Defrag) Provision(ctx *pipeline.Context) error {
 // Provision implements pipeline.Provisioner.
 func (m *MTU) Provision(ctx *pipeline.Context) error {
 	m.mtu = mtus(ctx.Env.Config)
+	m.kernel = ctx.Env.KernelRoutes
 	return nil
 }
 

@@ -26,6 +26,7 @@ const (
 	routerWAN  = "203.0.113.2"
 	upstream   = "203.0.113.1"
 	steerTable = "fwd_steer"
+	bigSize    = 16 << 20
 )
 
 // TestNFQueue runs fwd in NFQUEUE mode on a Linux router between a LAN and
@@ -56,10 +57,24 @@ func TestNFQueue(t *testing.T) {
 			t.Errorf("the server should see only %s as the client:\n%s", routerWAN, log)
 		}
 
+		// Bulk: 16 MiB from the server. The kernel queues GSO super-packets
+		// larger than the MTU; fwd must pass them whole (a frag-needed for
+		// each held TCP at a few hundred kbit/s).
+		start := time.Now()
+		code, out := l.curl(l.lan, "http://"+serverAddr+"/big", "-o", "/dev/null", "-w", "%{size_download}", "-m", "10")
+		if code != 0 || out != fmt.Sprint(bigSize) {
+			t.Errorf("16 MiB through fwd: curl exit %d, %s bytes after %v", code, out, time.Since(start))
+		}
+		t.Logf("16 MiB through fwd in %v", time.Since(start))
+		m := l.fwdCmd(t, "metrics", "--socket", fwd.socket)
+		if fn := grepLines(m, `fwd_drops_total{reason="frag-needed"}`); fn != `fwd_drops_total{reason="frag-needed"} 0`+"\n" {
+			t.Errorf("fwd refused GSO packets as too big: %q\n%s", fn, grepLines(m, "drops"))
+		}
+
 		// The reject rule: port 23 has a listener on the server (so only fwd
 		// can refuse it), and curl gets a reset at once, not a timeout.
-		start := time.Now()
-		code, out := l.curl(l.lan, "http://"+serverAddr+":23/index.html")
+		start = time.Now()
+		code, out = l.curl(l.lan, "http://"+serverAddr+":23/index.html")
 		if took := time.Since(start); code != 7 || took > 2*time.Second {
 			t.Errorf("port 23: curl exit %d after %v (%s); want 7 (connection refused by fwd's reset) at once", code, took, out)
 		}
@@ -234,6 +249,9 @@ func newLab(t *testing.T, bin string) *lab {
 		if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(inetDir, "big"), make([]byte, bigSize), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	l.web = l.httpServer(l.inet, serverAddr, "80", inetDir)
 	l.telnet = l.httpServer(l.inet, serverAddr, "23", inetDir)
@@ -433,4 +451,15 @@ func hasLine(out string, want ...string) bool {
 		}
 	}
 	return false
+}
+
+// grepLines returns the lines of out that contain s.
+func grepLines(out, s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, s) {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
 }
