@@ -1,0 +1,162 @@
+package tcp_flags_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"fwd/config"
+	"fwd/rules"
+	_ "fwd/rules/stage" // every match and target, as the binary links them
+)
+
+// tail follows the rule in every snippet, so the rule's first key is on
+// line 2 of t.toml.
+const tail = ""
+
+// rule is a snippet with one filter forward rule holding keys.
+func rule(keys string) string {
+	return "[[filter.forward.rule]]\n" + keys + "\naction = \"accept\"\n" + tail
+}
+
+func TestSetup(t *testing.T) {
+	good := []struct {
+		name, keys, want string
+	}{
+		{"syn", "proto = \"tcp\"\nsyn = true", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:0x17/0x02"},
+		{"not syn", "proto = \"tcp\"\nsyn = false", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:!0x17/0x02"},
+		{"mask and set", "proto = \"tcp\"\ntcp_flags = { mask = [\"syn\", \"ack\", \"fin\", \"rst\"], set = [\"syn\"] }", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:0x17/0x02"},
+		{"upper case", "proto = \"tcp\"\ntcp_flags = { mask = [\"SYN\", \"RST\"], set = [\"SYN\", \"RST\"] }", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:0x06/0x06"},
+		{"all none", "proto = \"tcp\"\ntcp_flags = { mask = [\"all\"], set = [\"none\"] }", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:0xFF/0x00"},
+		{"ecn", "proto = \"tcp\"\ntcp_flags = { mask = [\"ece\", \"cwr\", \"urg\", \"psh\"], set = [\"ece\", \"cwr\"] }", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:0xE8/0xC0"},
+		{"invert", "proto = \"tcp\"\ntcp_flags = { mask = [\"fin\", \"syn\"], set = [\"fin\", \"syn\"], invert = true }", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:!0x03/0x03"},
+		{"invert false", "proto = \"tcp\"\ntcp_flags = { mask = [\"rst\"], set = [\"rst\"], invert = false }", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:0x04/0x04"},
+		{"one flag as a string", "proto = \"tcp\"\ntcp_flags = { mask = \"syn\", set = \"syn\" }", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp flags:0x02/0x02"},
+		{"with dport", "proto = \"tcp\"\ndport = 22\nsyn = true", "ACCEPT tcp -- 0.0.0.0/0 0.0.0.0/0 tcp dpt:22 flags:0x17/0x02"},
+	}
+	for _, tc := range good {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, err := compile(rule(tc.keys))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ruleLine(t, rs); got != tc.want {
+				t.Errorf("listing:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+
+	const flags = "(fin, syn, rst, psh, ack, urg, ece, cwr, all, none)"
+	bad := []struct {
+		name, keys, err string
+	}{
+		{"string", `tcp_flags = "syn"`, `t.toml:2:1: tcp_flags: expected { mask = [...], set = [...] }, got string "syn"`},
+		{"unknown key", `tcp_flags = { mask = ["syn"], set = ["syn"], inverse = true }`, `t.toml:2:1: tcp_flags: unknown key "inverse" (mask, set, invert)`},
+		{"no set", `tcp_flags = { mask = ["syn"] }`, `t.toml:2:1: tcp_flags needs both mask and set`},
+		{"no mask", `tcp_flags = { set = ["syn"] }`, `t.toml:2:1: tcp_flags needs both mask and set`},
+		{"bad flag", `tcp_flags = { mask = ["syn", "fni"], set = ["syn"] }`, `t.toml:2:1: tcp_flags.mask: "fni" is not a TCP flag ` + flags},
+		{"bad set flag", `tcp_flags = { mask = ["syn"], set = ["SIN"] }`, `t.toml:2:1: tcp_flags.set: "sin" is not a TCP flag ` + flags},
+		{"mask not strings", `tcp_flags = { mask = ["syn", 2], set = ["syn"] }`, `t.toml:2:1: tcp_flags.mask: expected an array of flag names, got array ["syn", 2]`},
+		{"set not array", `tcp_flags = { mask = ["syn"], set = 2 }`, `t.toml:2:1: tcp_flags.set: expected an array of flag names, got integer 2`},
+		{"set outside mask", `tcp_flags = { mask = ["syn"], set = ["syn", "ack"] }`, `t.toml:2:1: tcp_flags: set has flags that are not in mask; they can never match`},
+		{"invert not bool", `tcp_flags = { mask = ["syn"], set = ["syn"], invert = "yes" }`, `t.toml:2:1: tcp_flags.invert: expected true or false, got string "yes"`},
+		{"syn not bool", `syn = "yes"`, `t.toml:2:1: syn: expected true or false, got string "yes"`},
+		{"syn on udp", "proto = \"udp\"\nsyn = true", `t.toml:3:1: syn needs proto tcp (the rule has proto udp)`},
+		{"flags on icmp", "proto = 1\ntcp_flags = { mask = [\"syn\"], set = [\"syn\"] }", `t.toml:3:1: tcp_flags needs proto tcp (the rule has proto icmp)`},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := compile(rule(tc.keys))
+			if err == nil {
+				t.Fatalf("compiled, want error %q", tc.err)
+			}
+			if err.Error() != tc.err {
+				t.Errorf("error:\n got %q\nwant %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// compile decodes snippet as t.toml and compiles it, the path fwd check
+// and fwd run take.
+func compile(snippet string) (*rules.Ruleset, error) {
+	cfg, err := config.Parse("t.toml", []byte(snippet))
+	if err != nil {
+		return nil, err
+	}
+	return rules.Compile(cfg, nil)
+}
+
+// listing is `fwd rules -L` (with -v when verbose) of rs.
+func listing(t testing.TB, rs *rules.Ruleset, verbose bool) string {
+	t.Helper()
+	var b strings.Builder
+	if err := rs.WriteListing(&b, rules.ListOptions{Verbose: verbose}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// ruleLine is the listing line of the ruleset's first rule, its columns
+// joined by single spaces.
+func ruleLine(t *testing.T, rs *rules.Ruleset) string {
+	t.Helper()
+	l := listing(t, rs, false)
+	for _, line := range strings.Split(l, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] == "#" || f[0] == "Chain" || f[0] == "target" {
+			continue
+		}
+		return strings.Join(f, " ")
+	}
+	t.Fatalf("no rule in the listing:\n%s", l)
+	return ""
+}
+
+// TestREADME compiles the first TOML example of README.md and checks
+// that every line of the listing shown after it is in the listing.
+func TestREADME(t *testing.T) {
+	src, want := readmeExample(t)
+	rs, err := compile(src + tail)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	l := listing(t, rs, len(want) > 0 && strings.Contains(want[0], "pkts"))
+	have := map[string]bool{}
+	for _, line := range strings.Split(l, "\n") {
+		have[strings.TrimRight(line, " ")] = true
+	}
+	for _, line := range want {
+		if !have[line] {
+			t.Errorf("README listing line not in the listing:\n%s\nlisting:\n%s", line, l)
+		}
+	}
+}
+
+// readmeExample returns the first "~~~ toml" block after "## Examples" in
+// README.md and the lines of the next plain "~~~" block (a listing).
+func readmeExample(t *testing.T) (toml string, listing []string) {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s, ok := strings.Cut(string(b), "## Examples")
+	if !ok {
+		t.Fatal("README.md has no Examples section")
+	}
+	_, s, ok = strings.Cut(s, "~~~ toml\n")
+	if !ok {
+		t.Fatal("README.md Examples has no ~~~ toml block")
+	}
+	toml, s, _ = strings.Cut(s, "~~~\n")
+	_, s, ok = strings.Cut(s, "~~~\n")
+	if !ok {
+		t.Fatal("README.md Examples shows no listing after the TOML")
+	}
+	s, _, _ = strings.Cut(s, "~~~\n")
+	for _, l := range strings.Split(strings.Trim(s, "\n"), "\n") {
+		listing = append(listing, strings.TrimRight(l, " "))
+	}
+	return toml, listing
+}
