@@ -22,6 +22,7 @@ package main
 // rules skip, so they are not queued back to fwd.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -165,15 +166,41 @@ type verdictSink struct {
 	pool *packet.Pool
 	raw  *rawSender
 	err  error
+	// batch is the batch the worker is running (nil between runs).
+	batch []nfqueue.Msg
 }
 
 func (s *verdictSink) Deliver(p *packet.Packet) {
 	if p.Local {
 		s.raw.send(p.Data)
-	} else if err := s.q.Verdict(uint32(p.Meta), nfqueue.Accept, nil, p.Data); err != nil && s.err == nil {
+	} else if err := s.q.Verdict(uint32(p.Meta), nfqueue.Accept, nil, s.payload(p)); err != nil && s.err == nil {
 		s.err = err
 	}
 	s.pool.Put(p)
+}
+
+// payload is what an accept verdict for p carries: nothing when the
+// pipeline left the datagram as the kernel sent it. Sending it back
+// unchanged would cost a copy into the verdict, the netlink write, the
+// kernel's copy into the skb, and its checksum state (the kernel takes any
+// rewritten packet as CHECKSUM_NONE, so a GSO super-packet would then be
+// checksummed in software at segmentation); an accept without payload also
+// lets consecutive verdicts go as one VERDICT_BATCH.
+func (s *verdictSink) payload(p *packet.Packet) []byte {
+	if unchanged(s.batch, p) {
+		return nil
+	}
+	return p.Data
+}
+
+// unchanged reports whether p's datagram is byte for byte the payload of
+// the message it was read from. p.Meta holds the message's index in its
+// batch (high 32 bits) and its packet id (low 32 bits); a packet delivered
+// after its batch (held by a stage) finds another id at that index, or no
+// batch, and counts as changed: its message's buffer may be reused.
+func unchanged(batch []nfqueue.Msg, p *packet.Packet) bool {
+	i := p.Meta >> 32
+	return i < uint64(len(batch)) && batch[i].ID == uint32(p.Meta) && bytes.Equal(batch[i].Payload, p.Data)
 }
 
 func (s *verdictSink) Discard(p *packet.Packet, v pipeline.Verdict) {
@@ -228,7 +255,7 @@ func routineQueue(ctx context.Context, d *daemon, q *nfqueue.Queue, ifmap *ifMap
 			}
 			p := d.env.Pool.Get()
 			p.Load(m.Payload)
-			p.Meta = uint64(m.ID)
+			p.Meta = uint64(i)<<32 | uint64(m.ID) // see unchanged
 			p.Mark = m.Mark
 			p.Timestamp = now
 			p.InIf = ifmap.index(m.InDev)
@@ -239,12 +266,14 @@ func routineQueue(ctx context.Context, d *daemon, q *nfqueue.Queue, ifmap *ifMap
 				pre = append(pre, p)
 			}
 		}
+		sink.batch = msgs[:n]
 		if len(pre) > 0 {
 			r.Run(pre)
 		}
 		if len(out) > 0 {
 			r.RunFrom(out, packet.Output)
 		}
+		sink.batch = nil
 		if err := q.Flush(); err != nil && sink.err == nil {
 			sink.err = err
 		}
