@@ -32,6 +32,13 @@ type Options struct {
 	Server netip.Prefix
 	// Trace, when set, receives each `ip` command as it runs.
 	Trace func(cmd string)
+	// KernelRouter puts the Linux kernel where fwd would be, for
+	// comparison: a namespace NAME-router ("router") with a veth per
+	// interface, named as the interface and joined to its segment's
+	// bridge, with the interface's address, the configuration's routes
+	// and forwarding on. Its filtering and NAT are the caller's (nft in
+	// that namespace); fwd is not run.
+	KernelRouter bool
 }
 
 // Segment is the link behind one of fwd's interfaces: a namespace with a
@@ -64,6 +71,10 @@ type Lab struct {
 	ServerAddr         netip.Prefix
 	UpstreamServerSide netip.Prefix
 
+	// KernelRouter: see Options; the "router" host is the kernel's.
+	KernelRouter bool
+
+	routes  []config.Route
 	trace   func(string)
 	created []string // namespaces Build made, in order
 }
@@ -95,7 +106,7 @@ func Plan(cfg *config.Config, opts Options) (*Lab, error) {
 	if !opts.Server.IsValid() {
 		opts.Server = netip.MustParsePrefix("198.51.100.20/24")
 	}
-	l := &Lab{Name: opts.Name, ServerAddr: opts.Server, trace: opts.Trace}
+	l := &Lab{Name: opts.Name, ServerAddr: opts.Server, trace: opts.Trace, KernelRouter: opts.KernelRouter, routes: cfg.Routes}
 	up := ""
 	var via netip.Addr
 	for _, r := range cfg.Routes {
@@ -146,6 +157,9 @@ func Plan(cfg *config.Config, opts Options) (*Lab, error) {
 		l.Segments = append(l.Segments, s)
 	}
 	l.Hosts = append(l.Hosts, Host{Name: "server", Netns: l.Name + "-server", Addr: opts.Server.Addr()})
+	if l.KernelRouter {
+		l.Hosts = append(l.Hosts, Host{Name: "router", Netns: l.Name + "-router", Addr: l.Segments[0].Addr.Addr()})
+	}
 	return l, nil
 }
 
@@ -302,7 +316,44 @@ func (l *Lab) Build() (err error) {
 			return err
 		}
 	}
+	if l.KernelRouter {
+		return l.buildKernelRouter()
+	}
 	return nil
+}
+
+// buildKernelRouter wires the kernel's router namespace where fwd's TAP
+// devices would be.
+func (l *Lab) buildKernelRouter() error {
+	r := l.Netns("router")
+	for _, s := range l.Segments {
+		mtu := strconv.Itoa(s.MTU)
+		if err := l.ipn(r, "link", "add", s.Interface, "mtu", mtu, "type", "veth", "peer", "name", "p-router", "mtu", mtu, "netns", s.Netns); err != nil {
+			return err
+		}
+		if err := l.ipn(s.Netns, "link", "set", "p-router", "master", s.Bridge, "up"); err != nil {
+			return err
+		}
+		if err := l.ipn(r, "addr", "add", s.Addr.String(), "dev", s.Interface); err != nil {
+			return err
+		}
+		if err := l.ipn(r, "link", "set", s.Interface, "up"); err != nil {
+			return err
+		}
+	}
+	for _, rt := range l.routes {
+		args := []string{"route", "add", rt.To.String()}
+		if rt.Via.IsValid() {
+			args = append(args, "via", rt.Via.String())
+		}
+		if rt.Dev != "" {
+			args = append(args, "dev", rt.Dev)
+		}
+		if err := l.ipn(r, args...); err != nil {
+			return err
+		}
+	}
+	return sysctls(r, map[string]string{"net/ipv4/ip_forward": "1"})
 }
 
 // hostAddr gives a host namespace's eth0 its address and default route.

@@ -164,3 +164,30 @@ func TestBuildDown(t *testing.T) {
 		t.Errorf("Remove = %v, %v; want the 5 namespaces", got, err)
 	}
 }
+
+// TestKernelRouter: with KernelRouter the kernel stands where fwd would,
+// with the interfaces' addresses and the configured routes.
+func TestKernelRouter(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces (CI runs as root)")
+	}
+	l, err := Up(labConfig(t), Options{KernelRouter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Down() })
+	if h, ok := l.Host("router"); !ok || h.Netns != l.Name+"-router" {
+		t.Fatalf("router host = %+v", h)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, c := range []struct{ from, to string }{{"lan-a", "192.168.1.1"}, {"lan-b", "203.0.113.2"}, {"upstream", "203.0.113.2"}} {
+		if out, err := l.Command(ctx, c.from, "ping", "-c", "1", "-W", "2", c.to).CombinedOutput(); err != nil {
+			t.Errorf("%s: ping %s: %v\n%s", c.from, c.to, err, out)
+		}
+	}
+	out, err := l.Command(ctx, "router", "ip", "route", "show", "default").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "default via 203.0.113.1 dev wan0") {
+		t.Errorf("router's default route: %q, %v", out, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +39,7 @@ The LAN interfaces get two hosts each (.10 and .11, fwd the default
 gateway); the default route's interface leads to an upstream router (its
 via), which routes to a server at 198.51.100.20. fwd runs in this process,
 with its TAP devices moved into the lab's namespaces.`,
-		usage: "fwd lab up|run -c CONFIG [--name NAME] [--socket PATH] [--log-level LEVEL] [-v]\n       fwd lab down [--name NAME]",
+		usage: "fwd lab up|run -c CONFIG [--name NAME] [--socket PATH] [--log-level LEVEL] [-v] [--kernel] [--cpuprofile FILE]\n       fwd lab down [--name NAME]",
 		run:   runLab,
 	})
 }
@@ -58,6 +59,8 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	}
 	level := fs.String("log-level", defLevel, "debug, info or warn")
 	verbose := fs.Bool("v", false, "print the ip commands that build and remove the lab")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (fwd and the lab's helpers) here until exit")
+	kernel := fs.Bool("kernel", false, "up: the Linux kernel routes in a namespace NAME-router instead of fwd (for comparison; add its filtering and NAT with nft there)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -96,9 +99,23 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	opts := lab.Options{Name: *name}
+	if *kernel && sub != "up" {
+		return &usageError{"--kernel is for fwd lab up"}
+	}
+	opts := lab.Options{Name: *name, KernelRouter: *kernel}
 	if *verbose {
 		opts.Trace = func(cmd string) { fmt.Fprintf(stderr, "+ %s\n", cmd) }
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -112,6 +129,12 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "fwd lab: taking the lab down: %v\n", err)
 		}
 	}()
+	if *kernel {
+		describeLab(stdout, l, "")
+		<-ctx.Done()
+		fmt.Fprintln(stdout, "taking the lab down")
+		return nil
+	}
 
 	// fwd runs in this process on the lab's namespaces: the same daemon as
 	// fwd run, with each interface's device, netns and bridge set by the
@@ -155,13 +178,20 @@ func runLab(args []string, stdout, stderr io.Writer) error {
 // NAME is up", is what scripts and the end-to-end tests wait for.
 func describeLab(w io.Writer, l *lab.Lab, sock string) {
 	fmt.Fprintf(w, "lab %s is up\n", l.Name)
+	router := "fwd"
+	if l.KernelRouter {
+		router = "kernel"
+	}
 	for _, s := range l.Segments {
-		fmt.Fprintf(w, "  fwd %-8s %-18s device %s on %s in %s\n", s.Interface, s.Addr, s.Device, s.Bridge, s.Netns)
+		fmt.Fprintf(w, "  %s %-8s %-18s on %s in %s\n", router, s.Interface, s.Addr, s.Bridge, s.Netns)
 	}
 	for _, h := range l.Hosts {
 		fmt.Fprintf(w, "  %-12s %-15s ip netns exec %s bash\n", h.Name, h.Addr, h.Netns)
 	}
-	fmt.Fprintf(w, "control socket %s (fwd conntrack -L --socket %s); Ctrl-C takes the lab down\n", sock, sock)
+	if sock != "" {
+		fmt.Fprintf(w, "control socket %s (fwd conntrack -L --socket %s); ", sock, sock)
+	}
+	fmt.Fprintln(w, "Ctrl-C takes the lab down")
 }
 
 // labDemo shows a person what fwd does in the lab, with the commands they
