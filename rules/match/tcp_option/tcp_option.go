@@ -88,11 +88,11 @@ func (m *TCPOption) Match(pkt *packet.Packet) bool {
 	hit := false
 	for i := start; i < end; {
 		k := pkt.Data[i]
-		if k == header.TCPOptEOL {
-			break
-		}
 		if m.kinds[k>>6]&(1<<(k&63)) != 0 {
 			hit = true
+			break
+		}
+		if k == header.TCPOptEOL {
 			break
 		}
 		if k == header.TCPOptNOP {
