@@ -185,21 +185,42 @@ func (s *verdictSink) Deliver(p *packet.Packet) {
 // kernel's copy into the skb, and its checksum state (the kernel takes any
 // rewritten packet as CHECKSUM_NONE, so a GSO super-packet would then be
 // checksummed in software at segmentation); an accept without payload also
-// lets consecutive verdicts go as one VERDICT_BATCH.
+// lets consecutive verdicts go as one VERDICT_BATCH. A changed packet whose
+// L4 checksum the kernel left partial gets it computed now, over the final
+// bytes (whatever incremental updates the stages made to the partial
+// field).
 func (s *verdictSink) payload(p *packet.Packet) []byte {
 	if unchanged(s.batch, p) {
 		return nil
 	}
+	if p.Meta&metaPartialCsum != 0 {
+		completeL4Checksum(p.Data)
+	}
 	return p.Data
 }
 
+// p.Meta of a queued packet: the packet id (low 32 bits), its message's
+// index in the batch, and whether its L4 checksum is partial.
+const (
+	metaIndexShift  = 32
+	metaIndexMask   = 0xffff
+	metaPartialCsum = 1 << 63
+)
+
+func queuedMeta(id uint32, index int, partialCsum bool) uint64 {
+	m := uint64(id) | uint64(index&metaIndexMask)<<metaIndexShift
+	if partialCsum {
+		m |= metaPartialCsum
+	}
+	return m
+}
+
 // unchanged reports whether p's datagram is byte for byte the payload of
-// the message it was read from. p.Meta holds the message's index in its
-// batch (high 32 bits) and its packet id (low 32 bits); a packet delivered
-// after its batch (held by a stage) finds another id at that index, or no
-// batch, and counts as changed: its message's buffer may be reused.
+// the message it was read from. A packet delivered after its batch (held
+// by a stage) finds another id at its index, or no batch, and counts as
+// changed: its message's buffer may be reused.
 func unchanged(batch []nfqueue.Msg, p *packet.Packet) bool {
-	i := p.Meta >> 32
+	i := p.Meta >> metaIndexShift & metaIndexMask
 	return i < uint64(len(batch)) && batch[i].ID == uint32(p.Meta) && bytes.Equal(batch[i].Payload, p.Data)
 }
 
@@ -238,15 +259,18 @@ func routineQueue(ctx context.Context, d *daemon, q *nfqueue.Queue, ifmap *ifMap
 				q.Verdict(m.ID, nfqueue.Accept, nil, nil)
 				continue
 			}
-			if m.ChecksumNotReady() {
-				// A partial checksum (offload): fwd's incremental updates
-				// need a whole one, and the kernel takes a rewritten
-				// packet as fully checksummed.
-				completeL4Checksum(m.Payload)
-			}
+			// A partial checksum (offload) stays as it is: no stage checks
+			// L4 checksums, an unchanged packet goes back without payload
+			// (the kernel keeps its offload), and a changed one, which the
+			// kernel takes as fully checksummed, gets it computed after
+			// the change (verdictSink.payload).
+			partial := m.ChecksumNotReady()
 			if m.PacketHook() == packet.Postrouting {
 				var parsed packet.Parsed
 				if parsed.Decode(m.Payload) != 0 && nat.SourceAfterRouting(ct, m.Payload, &parsed) {
+					if partial {
+						completeL4Checksum(m.Payload)
+					}
 					q.Verdict(m.ID, nfqueue.Accept, nil, m.Payload)
 				} else {
 					q.Verdict(m.ID, nfqueue.Accept, nil, nil)
@@ -255,7 +279,7 @@ func routineQueue(ctx context.Context, d *daemon, q *nfqueue.Queue, ifmap *ifMap
 			}
 			p := d.env.Pool.Get()
 			p.Load(m.Payload)
-			p.Meta = uint64(i)<<32 | uint64(m.ID) // see unchanged
+			p.Meta = queuedMeta(m.ID, i, partial)
 			p.Mark = m.Mark
 			p.Timestamp = now
 			p.InIf = ifmap.index(m.InDev)

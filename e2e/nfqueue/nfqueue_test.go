@@ -35,7 +35,7 @@ func TestNFQueue(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network namespaces, nftables and NFQUEUE (CI runs this as root)")
 	}
-	for _, tool := range []string{"ip", "nft", "ping", "curl", "python3"} {
+	for _, tool := range []string{"ip", "nft", "ping", "curl", "python3", "iperf3", "ss"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("needs %s (scripts/packages.txt): %v", tool, err)
 		}
@@ -66,6 +66,17 @@ func TestNFQueue(t *testing.T) {
 			t.Errorf("16 MiB through fwd: curl exit %d, %s bytes after %v", code, out, time.Since(start))
 		}
 		t.Logf("16 MiB through fwd in %v", time.Since(start))
+		// And 16 MiB the other way (iperf3): the original direction, which
+		// fwd translates at POSTROUTING (the kernel's offloaded packets
+		// get their checksums completed only when fwd changes them).
+		l.startIperf3Server()
+		start = time.Now()
+		if out, err := l.lan.Exec("timeout", "15", "iperf3", "-c", serverAddr, "-n", "16M", "--connect-timeout", "3000"); err != nil {
+			t.Errorf("16 MiB upload through fwd: %v", err)
+		} else {
+			t.Logf("16 MiB upload through fwd in %v:\n%s", time.Since(start), grepLines(out, "receiver"))
+		}
+
 		m := l.fwdCmd(t, "metrics", "--socket", fwd.socket)
 		if fn := grepLines(m, `fwd_drops_total{reason="frag-needed"}`); fn != `fwd_drops_total{reason="frag-needed"} 0`+"\n" {
 			t.Errorf("fwd refused GSO packets as too big: %q\n%s", fn, grepLines(m, "drops"))
@@ -281,6 +292,23 @@ func (l *lab) httpServer(ns *nstest.NS, addr, port, dir string) *proc {
 	}
 	p.reset() // forget the readiness probe's log line
 	return p
+}
+
+// startIperf3Server starts iperf3's server on the internet's server
+// address and waits until it listens.
+func (l *lab) startIperf3Server() {
+	t := l.t
+	p := startProc(t, l.inet, nil, "iperf3", "-s", "-B", serverAddr)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if out, _ := l.inet.Exec("ss", "-Htln", "sport = :5201"); strings.Contains(out, serverAddr) {
+			return
+		}
+		if time.Now().After(deadline) || p.exited() {
+			t.Fatalf("iperf3 server did not come up:\n%s", p.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // fwdProc is one run of fwd.
