@@ -12,7 +12,7 @@ var nmapPort = regexp.MustCompile(`(?m)^(\d+)/tcp\s+(\S+)`)
 // state.
 func nmap(t *testing.T, e *env, scan string) map[string]string {
 	t.Helper()
-	out := e.run("server", "nmap", "-Pn", "-n", "-T5", "--max-retries", "1", scan, "-p", "22,23,80,443,8080,8081", "203.0.113.2")
+	out := e.run("server", "nmap", "-Pn", "-n", "-T4", "--max-retries", "2", scan, "-p", "22,23,80,443,8080,8081", "203.0.113.2")
 	states := map[string]string{}
 	for _, m := range nmapPort.FindAllStringSubmatch(out, -1) {
 		states[m[1]] = m[2]
