@@ -21,12 +21,12 @@ import (
 // server through masquerade, decrementing the TTL (two routers: 64-2).
 func TestPing(t *testing.T) {
 	e := startLab(t, labTOML(t))
-	out := e.run("lan-a", "ping", "-c", "3", "-i", "0.2", "-W", "5", "192.168.1.1")
+	out := e.run("lan-a", "ping", "-c", "3", "-i", "0.2", "-w", "10", "192.168.1.1")
 	if !strings.Contains(out, "from 192.168.1.1: icmp_seq=1 ttl=64") || !strings.Contains(out, " 0% packet loss") {
 		t.Errorf("ping the gateway:\n%s", out)
 	}
 	for _, host := range []string{"lan-a", "lan-b"} {
-		out = e.run(host, "ping", "-c", "3", "-i", "0.2", "-W", "5", "198.51.100.20")
+		out = e.run(host, "ping", "-c", "3", "-i", "0.2", "-w", "10", "198.51.100.20")
 		if !strings.Contains(out, "from 198.51.100.20: icmp_seq=1 ttl=62") || !strings.Contains(out, " 0% packet loss") {
 			t.Errorf("%s: ping the server:\n%s", host, out)
 		}
@@ -236,7 +236,7 @@ func TestDNAT(t *testing.T) {
 func TestTraceroute(t *testing.T) {
 	e := startLab(t, labTOML(t))
 	for _, mode := range [][]string{nil, {"-I"}} {
-		args := append([]string{"-n", "-q", "1", "-w", "2", "-m", "5"}, mode...)
+		args := append([]string{"-n", "-N", "1", "-q", "1", "-w", "3", "-m", "5"}, mode...)
 		out := e.run("lan-a", "traceroute", append(args, "198.51.100.20")...)
 		var hops []string
 		for _, line := range strings.Split(out, "\n")[1:] {

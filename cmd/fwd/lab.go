@@ -250,13 +250,13 @@ func labDemo(ctx context.Context, w io.Writer, l *lab.Lab, d *daemon) error {
 		}
 	}
 	section("ping the gateway (fwd answers echo requests to its own address)")
-	cmd("lan-a", "ping", "-c", "2", "-i", "0.2", "-W", "2", gw.String())
+	cmd("lan-a", "ping", "-c", "2", "-i", "0.2", "-w", "5", gw.String())
 	section("ping the server through fwd (masqueraded to " + wanAddr + ")")
-	cmd("lan-a", "ping", "-c", "2", "-i", "0.2", "-W", "2", srv.Addr.String())
+	cmd("lan-a", "ping", "-c", "2", "-i", "0.2", "-w", "5", srv.Addr.String())
 	section("fetch a page from the server (it sees fwd's WAN address)")
 	cmd("lan-a", "curl", "-sS", "--max-time", "5", "http://"+srv.Addr.String()+"/")
 	section("traceroute: fwd is hop 1, the upstream router hop 2")
-	cmd("lan-a", "traceroute", "-n", "-q", "1", "-w", "2", "-m", "5", srv.Addr.String())
+	cmd("lan-a", "traceroute", "-n", "-N", "1", "-q", "1", "-w", "3", "-m", "5", srv.Addr.String())
 	section("the published port: " + wanAddr + ":8080 from the internet reaches lan-a's web server")
 	cmd("server", "curl", "-sS", "--max-time", "5", "http://"+wanAddr+":8080/")
 	section("telnet out of the LAN is rejected with a TCP reset")
