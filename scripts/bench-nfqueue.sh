@@ -11,7 +11,10 @@
 #   kernel  no fwd; an nftables table doing the same filtering, conntrack
 #           and masquerade (the rules of configs/nfqueue.toml, by hand)
 #
-# Measures: iperf3 TCP LAN -> server (1 stream and 4 streams), iperf3 UDP
+# Measures: iperf3 TCP LAN -> server (1 stream and 4 streams; upload: fwd
+# leaves it unchanged at PREROUTING and translates it at POSTROUTING),
+# server -> LAN (1 stream, iperf3 -R; download: fwd translates it at
+# PREROUTING and has nothing to do at POSTROUTING), iperf3 UDP
 # with 64-byte datagrams (packets/s received: the per-packet cost), and a
 # short-connection rate (connect, 64-byte request, 64-byte answer, close,
 # by a small Go client with 8 workers). Prints a markdown table with the
@@ -189,6 +192,7 @@ measure() {
   local name=$1
   ip netns exec $L ping -c 1 -W 2 198.51.100.20 >/dev/null || { echo "$name: no ping through" >&2; return 1; }
   ip netns exec $L iperf3 -c 198.51.100.20 -t "$T" -J > "$work/$name-tcp1.json"
+  ip netns exec $L iperf3 -c 198.51.100.20 -t "$T" -R -J > "$work/$name-tcp1r.json"
   ip netns exec $L iperf3 -c 198.51.100.20 -t "$T" -P 4 -J > "$work/$name-tcp4.json"
   ip netns exec $L iperf3 -c 198.51.100.20 -t "$T" -u -b 0 -l 64 -J > "$work/$name-udp.json"
   # Each run from a fresh LAN address: the TIME_WAIT ports of the run
@@ -201,18 +205,20 @@ import json, sys
 work, name, cps, cfail = sys.argv[1:]
 def load(k): return json.load(open(f"{work}/{name}-{k}.json"))["end"]
 tcp1 = load("tcp1")["sum_received"]["bits_per_second"] / 1e9
+tcp1r = load("tcp1r")["sum_received"]["bits_per_second"] / 1e9
 tcp4 = load("tcp4")["sum_received"]["bits_per_second"] / 1e9
 udp = load("udp")["sum"]
 # iperf3 3.12 puts the receiver's view in "sum" of the client's JSON
 pps = (udp["packets"] - udp["lost_packets"]) / udp["seconds"]
 print(name, "tcp1", f"{tcp1:.2f}")
+print(name, "tcp1r", f"{tcp1r:.2f}")
 print(name, "tcp4", f"{tcp4:.2f}")
 print(name, "udp_pps", f"{pps:.0f}")
 print(name, "udp_lost", f"{udp['lost_percent']:.1f}")
 print(name, "cps", cps)
 print(name, "cps_fail", cfail)
 EOF
-  grep "^$name " "$work/results" | tail -6
+  grep "^$name " "$work/results" | tail -7
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -244,7 +250,8 @@ for line in open(sys.argv[1]):
     n, k, v = line.split()
     runs.setdefault((n, k), []).append(float(v))
 r = {key: statistics.median(v) for key, v in runs.items()}
-rows = [("tcp1", "TCP, 1 stream (Gbit/s)"), ("tcp4", "TCP, 4 streams (Gbit/s)"),
+rows = [("tcp1", "TCP upload, 1 stream (Gbit/s)"), ("tcp1r", "TCP download, 1 stream (Gbit/s)"),
+        ("tcp4", "TCP upload, 4 streams (Gbit/s)"),
         ("udp_pps", "UDP 64 B, received (packets/s)"), ("cps", "short TCP connections (/s)")]
 print(f"median of {len(runs[('fwd', 'cps')])} rounds (range)\n")
 print("| measurement | fwd (NFQUEUE) | kernel nftables | fwd/kernel |")
