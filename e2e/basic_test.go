@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -253,7 +255,8 @@ func TestTraceroute(t *testing.T) {
 
 // TestRejectTelnet: the forward chain rejects telnet out of the LAN with a
 // TCP reset, so the client hears "connection refused" at once instead of
-// timing out; the rule's counter moves.
+// timing out; the rule's counter moves. Reloaded to reject with ICMP
+// admin-prohibited, the client hears "no route to host".
 func TestRejectTelnet(t *testing.T) {
 	e := startLab(t, labTOML(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -279,6 +282,29 @@ func TestRejectTelnet(t *testing.T) {
 	}
 	if f := strings.Fields(line); len(f) == 0 || f[0] == "0" || !strings.Contains(line, "tcp-reset") {
 		t.Errorf("the reject rule's counter did not move: %q\n%s", line, rules)
+	}
+
+	// Rejected with ICMP admin-prohibited instead, the client hears "no
+	// route to host" (Linux maps code 13 to EHOSTUNREACH), also at once.
+	edited := filepath.Join(e.dir, "prohibited.toml")
+	src := edit(t, labTOML(t), "reject_with = \"tcp-reset\"", "reject_with = \"icmp-admin-prohibited\"")
+	if err := os.WriteFile(edited, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.fwd("reload", "-c", edited)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	start = time.Now()
+	c, err = e.Dial(ctx2, "lan-b", "tcp4", "198.51.100.20:23")
+	if err == nil {
+		c.Close()
+		t.Fatal("telnet to the server connected")
+	}
+	if !errors.Is(err, syscall.EHOSTUNREACH) {
+		t.Fatalf("dial :23 after the reload: %v, want no route to host", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("unreachable after %v: the ICMP error should come at once", took)
 	}
 }
 
