@@ -195,7 +195,11 @@ func (d *Decoder) DecodeNAT(kind NATKind) (*NAT, bool) {
 			d.Errorf(akv.Pos, "action netmap needs to = \"NETWORK/LEN\"")
 			return nil, false
 		}
-		s, _ := tkv.Value.V.(string)
+		s, isStr := tkv.Value.V.(string)
+		if !isStr {
+			d.Errorf(tkv.Pos, "to: expected a string like \"10.0.0.0/24\", got %s", config.Describe(tkv.Value.V))
+			return nil, false
+		}
 		p, err := ParsePrefix(s)
 		if err != nil {
 			d.Errorf(tkv.Pos, "to: %v", err)
