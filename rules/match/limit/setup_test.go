@@ -1,11 +1,9 @@
 package limit_test
 
 import (
-	"os"
-	"strings"
+	"fwd/rules/rulestest"
 	"testing"
 
-	"fwd/config"
 	"fwd/rules"
 	_ "fwd/rules/stage" // every match and target, as the binary links them
 )
@@ -75,86 +73,15 @@ func TestSetup(t *testing.T) {
 	}
 }
 
-// compile decodes snippet as t.toml and compiles it, the path fwd check
-// and fwd run take.
-func compile(snippet string) (*rules.Ruleset, error) {
-	cfg, err := config.Parse("t.toml", []byte(snippet))
-	if err != nil {
-		return nil, err
-	}
-	return rules.Compile(cfg, nil)
-}
+// compile, listing and ruleLine are the shared helpers under this file's
+// names (fwd/rules/rulestest).
+func compile(snippet string) (*rules.Ruleset, error) { return rulestest.Compile(snippet) }
 
-// listing is `fwd rules -L` (with -v when verbose) of rs.
 func listing(t testing.TB, rs *rules.Ruleset, verbose bool) string {
-	t.Helper()
-	var b strings.Builder
-	if err := rs.WriteListing(&b, rules.ListOptions{Verbose: verbose}); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
+	return rulestest.Listing(t, rs, verbose)
 }
 
-// ruleLine is the listing line of the ruleset's first rule, its columns
-// joined by single spaces.
-func ruleLine(t *testing.T, rs *rules.Ruleset) string {
-	t.Helper()
-	l := listing(t, rs, false)
-	for _, line := range strings.Split(l, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || f[0] == "#" || f[0] == "Chain" || f[0] == "target" {
-			continue
-		}
-		return strings.Join(f, " ")
-	}
-	t.Fatalf("no rule in the listing:\n%s", l)
-	return ""
-}
+func ruleLine(t *testing.T, rs *rules.Ruleset) string { return rulestest.RuleLine(t, rs) }
 
-// TestREADME compiles the first TOML example of README.md and checks
-// that every line of the listing shown after it is in the listing.
-func TestREADME(t *testing.T) {
-	src, want := readmeExample(t)
-	rs, err := compile(src + tail)
-	if err != nil {
-		t.Fatalf("README example: %v", err)
-	}
-	l := listing(t, rs, len(want) > 0 && strings.Contains(want[0], "pkts"))
-	have := map[string]bool{}
-	for _, line := range strings.Split(l, "\n") {
-		have[strings.TrimRight(line, " ")] = true
-	}
-	for _, line := range want {
-		if !have[line] {
-			t.Errorf("README listing line not in the listing:\n%s\nlisting:\n%s", line, l)
-		}
-	}
-}
-
-// readmeExample returns the first "~~~ toml" block after "## Examples" in
-// README.md and the lines of the next plain "~~~" block (a listing).
-func readmeExample(t *testing.T) (toml string, listing []string) {
-	t.Helper()
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s, ok := strings.Cut(string(b), "## Examples")
-	if !ok {
-		t.Fatal("README.md has no Examples section")
-	}
-	_, s, ok = strings.Cut(s, "~~~ toml\n")
-	if !ok {
-		t.Fatal("README.md Examples has no ~~~ toml block")
-	}
-	toml, s, _ = strings.Cut(s, "~~~\n")
-	_, s, ok = strings.Cut(s, "~~~\n")
-	if !ok {
-		t.Fatal("README.md Examples shows no listing after the TOML")
-	}
-	s, _, _ = strings.Cut(s, "~~~\n")
-	for _, l := range strings.Split(strings.Trim(s, "\n"), "\n") {
-		listing = append(listing, strings.TrimRight(l, " "))
-	}
-	return toml, listing
-}
+// TestREADME checks the README's example compiles to the listing it shows.
+func TestREADME(t *testing.T) { rulestest.README(t, tail) }
