@@ -193,11 +193,16 @@ func BenchmarkEstablished(b *testing.B) {
 	}
 }
 
-// BenchmarkEstablishedParallel runs the 100 000-flow case on every core,
+// BenchmarkEstablishedParallel runs the 1 000- and 100 000-flow cases on every core,
 // each worker with its own runner over its own share of the flows (as the
 // devices' workers do): compare its packets/s with the one-core run.
 func BenchmarkEstablishedParallel(b *testing.B) {
-	const n = 100_000
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("flows=%d", n), func(b *testing.B) { benchParallel(b, n) })
+	}
+}
+
+func benchParallel(b *testing.B, n int) {
 	h := newHarness(b, 2*n+1024)
 	fs := NewFlows(n, 2)
 	h.establish(b, fs)
