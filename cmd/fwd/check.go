@@ -49,11 +49,11 @@ func loadConfig(path string) (*config.Config, error) {
 
 // compileChecks are the compile steps other packages add (rules compile
 // the chains); each returns positioned errors.
-var compileChecks []func(cfg *config.Config, w io.Writer) error
+var compileChecks []func(cfg *config.Config) error
 
 func compileHooks(cfg *config.Config) error {
 	for _, c := range compileChecks {
-		if err := c(cfg, nil); err != nil {
+		if err := c(cfg); err != nil {
 			return err
 		}
 	}

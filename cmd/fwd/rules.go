@@ -35,7 +35,7 @@ func init() {
 		usage: "fwd sets list|add|del [NAME [ELEMENT...]] [--socket PATH]",
 		run:   runSets,
 	})
-	compileChecks = append(compileChecks, func(cfg *config.Config, _ io.Writer) error {
+	compileChecks = append(compileChecks, func(cfg *config.Config) error {
 		_, err := rules.Compile(cfg, nil)
 		return err
 	})
