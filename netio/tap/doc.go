@@ -20,7 +20,9 @@
 // kernel would have sent without offload (Segment, after Linux's
 // tcp_gso_segment and __udp_gso_segment) and completes partial checksums
 // (CompleteChecksum, VIRTIO_NET_HDR_F_NEEDS_CSUM, as skb_checksum_help).
-// WriteGSO hands a super-frame to the kernel whole.
+// Write merges runs of one TCP or UDP flow into GSO super-frames (gro.go),
+// so the kernel behind the TAP handles a run as one packet. WriteGSO hands
+// a super-frame to the kernel whole.
 //
 // Buffers: the caller owns bufs; Read and Write keep no reference after
 // returning, except that a super-frame whose segments did not fit is

@@ -80,7 +80,7 @@ func TestCoalesceRunStops(t *testing.T) {
 		{name: "different options", frames: [][]byte{mk(1000, 0x10, 100), withOpts}, want: 1},
 		{name: "different flow", frames: [][]byte{mk(1000, 0x10, 100), otherPort}, want: 1},
 		{name: "no payload", frames: [][]byte{mk(1000, 0x10, 0), mk(1000, 0x10, 0)}, want: 1},
-		{name: "udp", frames: [][]byte{buildUDP(t, 1, payloadBytes(100)), buildUDP(t, 2, payloadBytes(100))}, want: 1},
+		{name: "tcp then udp", frames: [][]byte{mk(1000, 0x10, 100), buildUDP(t, 2, payloadBytes(100))}, want: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +88,111 @@ func TestCoalesceRunStops(t *testing.T) {
 				t.Fatalf("run = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCoalesceUDPUndoesSegment: datagrams Segment cuts from a USO
+// super-frame merge back into it, byte for byte, with the virtio header
+// the kernel would have sent.
+func TestCoalesceUDPUndoesSegment(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload int
+		seg     int
+	}{
+		{name: "small datagrams", payload: 64 * 64, seg: 64},
+		{name: "remainder", payload: 10000, seg: 1400},
+		{name: "largest", payload: 65535 - 28, seg: 1472},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			super := buildUDP(t, 7, payloadBytes(tt.payload))
+			partial(super, 34, 6, header.ProtoUDP)
+			h := VirtioNetHdr{Flags: VirtioNetHdrFNeedsCsum, GSOType: VirtioNetHdrGSOUDPL4, HdrLen: 42,
+				GSOSize: uint16(tt.seg), CsumStart: 34, CsumOffset: 6}
+			const off = 12
+			bufs, sizes := makeBufs(64, off+2000)
+			n, err := Segment(super, h, bufs, sizes, off)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := make([][]byte, n)
+			for i := range frames {
+				frames[i] = bufs[i][:off+sizes[i]]
+			}
+			if k := coalesceRun(frames, off); k != n {
+				t.Fatalf("run of %d, want all %d datagrams", k, n)
+			}
+			out := coalesce(make([]byte, 0, 70000), frames, off, n)
+			var gh VirtioNetHdr
+			gh.Decode(out)
+			if gh != h {
+				t.Fatalf("virtio header %+v, want %+v", gh, h)
+			}
+			if got := out[VirtioNetHdrLen:]; !bytes.Equal(got, super) {
+				t.Fatalf("merged frame differs:\n got %x\nwant %x", got[:80], super[:80])
+			}
+		})
+	}
+}
+
+func TestCoalesceUDPRunStops(t *testing.T) {
+	mk := func(id uint16, n int) []byte { return buildUDP(t, id, payloadBytes(n)) }
+	badSum := mk(2, 100)
+	badSum[len(badSum)-1] ^= 1
+	noSum := mk(2, 100)
+	noSum[34+6], noSum[34+7] = 0, 0
+	otherPort := mk(2, 100)
+	otherPort[34+1] ^= 1
+	df := func(id uint16) []byte {
+		f := mk(id, 100)
+		ip := header.IPv4(f[14:])
+		ip[6] |= 0x40
+		ip.UpdateChecksum()
+		return f
+	}
+	many := make([][]byte, 70)
+	for i := range many {
+		many[i] = mk(uint16(i), 10)
+	}
+	tests := []struct {
+		name   string
+		frames [][]byte
+		want   int
+	}{
+		{name: "three in a row", frames: [][]byte{mk(1, 100), mk(2, 100), mk(3, 100)}, want: 3},
+		{name: "short datagram ends", frames: [][]byte{mk(1, 100), mk(2, 50), mk(3, 100)}, want: 2},
+		{name: "longer datagram", frames: [][]byte{mk(1, 100), mk(2, 101)}, want: 1},
+		{name: "id gap", frames: [][]byte{mk(1, 100), mk(3, 100)}, want: 1},
+		{name: "df ids do not matter", frames: [][]byte{df(9), df(9), df(1)}, want: 3},
+		{name: "bad checksum", frames: [][]byte{mk(1, 100), badSum}, want: 1},
+		{name: "bad checksum first", frames: [][]byte{badSum, mk(3, 100)}, want: 1},
+		{name: "no checksum", frames: [][]byte{mk(1, 100), noSum}, want: 1},
+		{name: "different flow", frames: [][]byte{mk(1, 100), otherPort}, want: 1},
+		{name: "empty payload", frames: [][]byte{mk(1, 0), mk(2, 0)}, want: 1},
+		{name: "udp then tcp", frames: [][]byte{mk(1, 100), buildTCP(t, tcpSpec{seq: 1, flags: 0x10, payload: payloadBytes(100)})}, want: 1},
+		{name: "at most 64", frames: many, want: maxUDPSegs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := coalesceRun(tt.frames, 0); got != tt.want {
+				t.Fatalf("run = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func BenchmarkCoalesceUDP64(b *testing.B) {
+	frames := make([][]byte, 64)
+	for i := range frames {
+		frames[i] = buildUDP(b, uint16(i), payloadBytes(64))
+	}
+	dst := make([]byte, 0, 70000)
+	b.SetBytes(64 * 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		k := coalesceRun(frames, 0)
+		coalesce(dst, frames, 0, k)
 	}
 }
 
@@ -118,6 +223,8 @@ func FuzzCoalesce(f *testing.F) {
 	a, b, c := seg(1000, 0x10, 40), seg(1040, 0x10, 40), seg(1080, 0x18, 10)
 	f.Add(append(append(append([]byte(nil), a...), b...), c...), uint16(len(a)), uint16(len(b)))
 	f.Add(append(append([]byte(nil), a...), a...), uint16(len(a)), uint16(len(a)))
+	u1, u2, u3 := buildUDP(f, 1, payloadBytes(40)), buildUDP(f, 2, payloadBytes(40)), buildUDP(f, 3, payloadBytes(9))
+	f.Add(append(append(append([]byte(nil), u1...), u2...), u3...), uint16(len(u1)), uint16(len(u2)))
 	f.Fuzz(func(t *testing.T, in []byte, l0, l1 uint16) {
 		var frames [][]byte
 		for _, l := range []int{int(l0), int(l1), len(in)} {
@@ -140,6 +247,10 @@ func FuzzCoalesce(f *testing.F) {
 		}
 		var want []byte
 		for _, fr := range frames[:k] {
+			if s, ok := udpParse(fr); ok {
+				want = append(want, fr[udpHdrLen:udpHdrLen+s.plen]...)
+				continue
+			}
 			s, ok := groParse(fr)
 			if !ok {
 				t.Fatal("merged an unmergeable frame")
