@@ -1,5 +1,7 @@
 package conntrack
 
+import "sync/atomic"
+
 // Each shard has two open-addressing indexes (linear probing,
 // backward-shift deletion, so probes never meet tombstones):
 //
@@ -68,7 +70,7 @@ func (s *shard) insertMainLocked(h, v uint32) {
 	n := 0
 	for i := h & m; ; i = (i + 1) & m {
 		if s.main[i] == 0 {
-			s.main[i] = v
+			atomic.StoreUint32(&s.main[i], v)
 			s.used++
 			if n >= chainTooLong {
 				s.st.chainTooLong++
@@ -85,19 +87,28 @@ func (s *shard) insertMainLocked(h, v uint32) {
 // holds far more than its share.
 func (s *shard) growMainLocked() {
 	old := s.main
-	s.main = make([]uint32, 2*len(old))
-	m := uint32(len(s.main) - 1)
+	main := make([]uint32, 2*len(old))
+	m := uint32(len(main) - 1)
 	for _, v := range old {
 		if v == 0 {
 			continue
 		}
 		for i := s.mainHash(v) & m; ; i = (i + 1) & m {
-			if s.main[i] == 0 {
-				s.main[i] = v
+			if main[i] == 0 {
+				main[i] = v
 				break
 			}
 		}
 	}
+	s.setMainLocked(main)
+}
+
+// setMainLocked installs main as the shard's index. The prefetcher reads
+// the index without the lock: it finds the slice through mainp, and
+// every store into a published index is atomic.
+func (s *shard) setMainLocked(main []uint32) {
+	s.main = main
+	s.mainp.Store(&main)
 }
 
 func (s *shard) removeMainLocked(h, want uint32) {
@@ -119,10 +130,10 @@ func (s *shard) removeMainLocked(h, want uint32) {
 		if k := s.mainHash(v) & m; inCyclic(i, k, j) {
 			continue
 		}
-		s.main[i] = v
+		atomic.StoreUint32(&s.main[i], v)
 		i = j
 	}
-	s.main[i] = 0
+	atomic.StoreUint32(&s.main[i], 0)
 	s.used--
 }
 

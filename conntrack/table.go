@@ -128,13 +128,14 @@ type shard struct {
 	// mu protects everything below, and the fields of every Conn in
 	// this shard's slab.
 	id       uint8
-	main     []uint32           // the index of this shard's connections (see index.go)
-	used     int                // entries in main
-	alias    []uint64           // NATed reply tuples of other shards' connections
-	aliasN   int                // entries in alias
-	chunks   []*[chunkSize]Conn // len fixed at creation, so other shards may read it
-	n        uint32             // slab high-water mark
-	freeHead uint32             // FIFO free list (slot+1)
+	main     []uint32                          // the index of this shard's connections (see index.go)
+	mainp    atomic.Pointer[[]uint32]          // main, for the prefetcher, which reads it without the lock
+	used     int                               // entries in main
+	alias    []uint64                          // NATed reply tuples of other shards' connections
+	aliasN   int                               // entries in alias
+	chunks   []atomic.Pointer[[chunkSize]Conn] // len fixed at creation, so other shards and the prefetcher may read it
+	n        uint32                            // slab high-water mark
+	freeHead uint32                            // FIFO free list (slot+1)
 	freeTail uint32
 	unHead   uint32 // unassured (early-drop) list, oldest first (slot+1)
 	unTail   uint32
@@ -201,8 +202,8 @@ func NewTable(cfg Config, clock pipeline.Clock) *Table {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.id = uint8(i)
-		s.chunks = make([]*[chunkSize]Conn, nChunks)
-		s.main = make([]uint32, slots)
+		s.chunks = make([]atomic.Pointer[[chunkSize]Conn], nChunks)
+		s.setMainLocked(make([]uint32, slots))
 		s.alias = make([]uint64, 64)
 	}
 	t.pool.New = func() any { return new(Conn) }
@@ -246,7 +247,7 @@ func refDir(r uint32) int    { return int(r >> 31) }
 func refHome(r uint32) uint8 { return uint8(r>>24) & (numShards - 1) }
 func refIdx(r uint32) uint32 { return r&0xffffff - 1 }
 
-func (s *shard) at(idx uint32) *Conn { return &s.chunks[idx>>chunkShift][idx&(chunkSize-1)] }
+func (s *shard) at(idx uint32) *Conn { return &s.chunks[idx>>chunkShift].Load()[idx&(chunkSize-1)] }
 
 func (t *Table) connOf(ref uint32) *Conn { return t.shards[refHome(ref)].at(refIdx(ref)) }
 
@@ -263,12 +264,12 @@ func (s *shard) allocLocked() *Conn {
 		return c
 	}
 	idx := s.n
-	if s.chunks[idx>>chunkShift] == nil {
+	if s.chunks[idx>>chunkShift].Load() == nil {
 		ch := new([chunkSize]Conn)
 		for k := range ch {
 			ch[k].home, ch[k].slab, ch[k].idx = s.id, true, idx+uint32(k)
 		}
-		s.chunks[idx>>chunkShift] = ch
+		s.chunks[idx>>chunkShift].Store(ch)
 	}
 	s.n++
 	return s.at(idx)
@@ -446,7 +447,11 @@ func (t *Table) Reap(budget int) int {
 // lookup finds the live connection with tuple tu. On success the
 // connection's home shard is locked and returned; the caller unlocks it.
 func (t *Table) lookup(tu *Tuple, now int64) (*Conn, int, *shard) {
-	h := hashTuple(tu, t.seed)
+	return t.lookupHashed(tu, hashTuple(tu, t.seed), now)
+}
+
+// lookupHashed is lookup with tu's hash h already at hand.
+func (t *Table) lookupHashed(tu *Tuple, h uint64, now int64) (*Conn, int, *shard) {
 	s := t.shardOf(h)
 	for attempt := 0; attempt < 4; attempt++ {
 		s.mu.Lock()
@@ -608,10 +613,16 @@ func (t *Table) earlyDrop(start uint8, now int64) bool {
 		}
 		s.mu.Unlock()
 	}
-	for i := 0; i < earlyDropShards; i++ {
+	// A small table has a handful of entries a shard: search them all,
+	// so the oldest goes whichever shard holds it.
+	n := earlyDropShards
+	if t.max <= numShards*earlyDropShards {
+		n = numShards
+	}
+	for i := 0; i < n; i++ {
 		look(i)
 	}
-	for i := earlyDropShards; i < numShards && !best.ok && reaped == 0; i++ {
+	for i := n; i < numShards && !best.ok && reaped == 0; i++ {
 		look(i)
 	}
 	if reaped > 0 {

@@ -132,11 +132,22 @@ func mix(x uint64) uint64 {
 // the same value, so both index entries of most connections sit in one
 // shard and next to each other. ICMP hashes the identifier only, not the
 // type, so the request and reply types meet too.
+//
+// The two symmetric combinations of the endpoints are multiplied side by
+// side (the multiplies overlap), folded, and finished as xxh3's avalanche
+// does: every output bit depends on every input bit, the top bits (the
+// shard) and the low bits (the slot, the tag) alike, in about half the
+// latency of two chained murmur finalisers. It runs once per packet.
 func hashTuple(t *Tuple, seed [2]uint64) uint64 {
 	a := uint64(binary.BigEndian.Uint32(t.Src[:]))<<16 | uint64(t.SrcPort)
 	b := uint64(binary.BigEndian.Uint32(t.Dst[:]))<<16 | uint64(t.DstPort)
 	if t.Proto == header.ProtoICMP {
 		b = b&^0xffff | uint64(t.SrcPort)
 	}
-	return mix(mix((a+b)^seed[0]) + (a ^ b) ^ uint64(t.Proto)<<56 ^ seed[1])
+	x := (a + b ^ seed[0]) * 0x9e3779b97f4a7c15
+	y := (a ^ b ^ uint64(t.Proto)<<56 ^ seed[1]) * 0xc2b2ae3d27d4eb4f
+	h := x ^ y>>32 ^ y<<32
+	h ^= h >> 37
+	h *= 0x165667919e3779f9
+	return h ^ h>>32
 }

@@ -133,6 +133,9 @@ type Packet struct {
 	// CTMarkDirty is set when a rule changed CTMark (CONNMARK set/save):
 	// the confirm stage stores it on the connection.
 	CTMarkDirty bool
+	// CTHash is the conntrack stage's note to itself: the hash of the
+	// packet's tuple, computed when it prefetched the batch; 0 when not.
+	CTHash uint64
 
 	// NextHop is the address to resolve on OutIf (TAP mode routing).
 	NextHop [4]byte

@@ -46,6 +46,7 @@ type builtSlot struct {
 	hook  packet.Hook
 	name  string
 	stage Stage
+	pf    Prefetcher // stage, when it prefetches
 }
 
 // Pipeline is the built chain of stages for one configuration.
@@ -102,7 +103,8 @@ func Build(env *Env, order []Slot) (*Pipeline, error) {
 			p.Cleanup()
 			return nil, fmt.Errorf("pipeline: %s is not a stage", s.ID)
 		}
-		p.slots = append(p.slots, builtSlot{hook: s.Hook, name: s.Hook.String() + "/" + st.Name(), stage: st})
+		pf, _ := st.(Prefetcher)
+		p.slots = append(p.slots, builtSlot{hook: s.Hook, name: s.Hook.String() + "/" + st.Name(), stage: st, pf: pf})
 	}
 	p.refreshActive()
 	return p, nil
@@ -114,6 +116,16 @@ func Build(env *Env, order []Slot) (*Pipeline, error) {
 // set is recomputed after every reload.
 type Idler interface {
 	Idle() bool
+}
+
+// Prefetcher is a stage that looks at a whole sub-batch before Process
+// runs on each of its packets, to start the memory loads Process will
+// need (VPP's prefetching of the next packets' state). A lookup in a table
+// larger than the cache costs a miss or two; started together for a batch,
+// the misses overlap instead of following one another. Prefetch must not
+// change what Process decides: it may only leave hints on the packets.
+type Prefetcher interface {
+	Prefetch(batch []*packet.Packet, sub []int32)
 }
 
 // slotGroup is a run of stages at one hook.
@@ -300,6 +312,9 @@ func (r *Runner) run(batch []*packet.Packet) {
 				break
 			}
 			s := &g.slots[si]
+			if s.pf != nil {
+				s.pf.Prefetch(batch, sub)
+			}
 			w := 0
 			for _, i := range sub {
 				pkt := batch[i]

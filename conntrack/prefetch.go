@@ -1,0 +1,71 @@
+package conntrack
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"fwd/internal/prefetch"
+	"fwd/packet"
+)
+
+// Prefetch implements pipeline.Prefetcher. A lookup in a table larger
+// than the cache waits for two misses in a row: the index slot, then the
+// connection it names. Prefetch starts them for the whole sub-batch before
+// Process runs on its first packet, so the waits overlap: a first pass
+// hashes each packet's tuple (kept in pkt.CTHash for Track) and starts
+// loading its index slot; a second pass reads the slots, which have
+// mostly arrived, and starts loading the connections whose tags match.
+//
+// It takes no lock: it reads the index through the atomics index.go
+// publishes it with, and a prefetch is not a read, so a slot that changes
+// meanwhile costs only a wasted load. What Process decides does not
+// depend on it.
+func (s *Stage) Prefetch(batch []*packet.Packet, sub []int32) {
+	if len(sub) < 2 {
+		return // nothing to overlap
+	}
+	t := s.t
+	for _, i := range sub {
+		pkt := batch[i]
+		if pkt.CTState == packet.CTUntracked || pkt.CTState == packet.CTRelated && pkt.CT != nil {
+			continue // Process leaves these alone
+		}
+		var tu Tuple
+		if !packetTuple(&pkt.Parsed, &tu) {
+			continue
+		}
+		h := hashTuple(&tu, t.seed)
+		pkt.CTHash = h
+		main := *t.shardOf(h).mainp.Load()
+		prefetch.Line(unsafe.Pointer(&main[uint32(h)&uint32(len(main)-1)]))
+	}
+	for _, i := range sub {
+		if h := batch[i].CTHash; h != 0 {
+			t.shardOf(h).prefetchConn(uint32(h))
+		}
+	}
+}
+
+// prefetchConn starts loading the first connection of s's index whose tag
+// matches hash h (a few slots from h's home at most).
+func (s *shard) prefetchConn(h uint32) {
+	main := *s.mainp.Load()
+	m := uint32(len(main) - 1)
+	tag := h >> mainTagShift
+	for n, j := 0, h&m; n < 4; n, j = n+1, (j+1)&m {
+		v := atomic.LoadUint32(&main[j])
+		if v == 0 {
+			return
+		}
+		if v>>mainTagShift != tag {
+			continue
+		}
+		idx := mainIdx(v)
+		if k := idx >> chunkShift; k < uint32(len(s.chunks)) {
+			if ch := s.chunks[k].Load(); ch != nil {
+				prefetch.Span(unsafe.Pointer(&ch[idx&(chunkSize-1)]), sizeofConn)
+			}
+		}
+		return
+	}
+}
