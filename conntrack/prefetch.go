@@ -40,22 +40,23 @@ func (s *Stage) Prefetch(batch []*packet.Packet, sub []int32) {
 		prefetch.Line(unsafe.Pointer(&main[uint32(h)&uint32(len(main)-1)]))
 	}
 	for _, i := range sub {
-		if h := batch[i].CTHash; h != 0 {
-			t.shardOf(h).prefetchConn(uint32(h))
+		if pkt := batch[i]; pkt.CTHash != 0 {
+			pkt.CTHint = unsafe.Pointer(t.shardOf(pkt.CTHash).prefetchConn(uint32(pkt.CTHash)))
 		}
 	}
 }
 
 // prefetchConn starts loading the first connection of s's index whose tag
-// matches hash h (a few slots from h's home at most).
-func (s *shard) prefetchConn(h uint32) {
+// matches hash h (a few slots from h's home at most) and returns it, or
+// nil. Read without the lock, it is only a hint: lookup checks it.
+func (s *shard) prefetchConn(h uint32) *Conn {
 	main := *s.mainp.Load()
 	m := uint32(len(main) - 1)
 	tag := h >> mainTagShift
 	for n, j := 0, h&m; n < 4; n, j = n+1, (j+1)&m {
 		v := atomic.LoadUint32(&main[j])
 		if v == 0 {
-			return
+			return nil
 		}
 		if v>>mainTagShift != tag {
 			continue
@@ -63,9 +64,12 @@ func (s *shard) prefetchConn(h uint32) {
 		idx := mainIdx(v)
 		if k := idx >> chunkShift; k < uint32(len(s.chunks)) {
 			if ch := s.chunks[k].Load(); ch != nil {
-				prefetch.Span(unsafe.Pointer(&ch[idx&(chunkSize-1)]), sizeofConn)
+				c := &ch[idx&(chunkSize-1)]
+				prefetch.Span(unsafe.Pointer(c), sizeofConn)
+				return c
 			}
 		}
-		return
+		return nil
 	}
+	return nil
 }

@@ -447,11 +447,12 @@ func (t *Table) Reap(budget int) int {
 // lookup finds the live connection with tuple tu. On success the
 // connection's home shard is locked and returned; the caller unlocks it.
 func (t *Table) lookup(tu *Tuple, now int64) (*Conn, int, *shard) {
-	return t.lookupHashed(tu, hashTuple(tu, t.seed), now)
+	return t.lookupHashed(tu, hashTuple(tu, t.seed), nil, now)
 }
 
-// lookupHashed is lookup with tu's hash h already at hand.
-func (t *Table) lookupHashed(tu *Tuple, h uint64, now int64) (*Conn, int, *shard) {
+// lookupHashed is lookup with tu's hash h already at hand, and perhaps
+// a hint: the connection the prefetch pass found for it without the lock.
+func (t *Table) lookupHashed(tu *Tuple, h uint64, hint *Conn, now int64) (*Conn, int, *shard) {
 	s := t.shardOf(h)
 	for attempt := 0; attempt < 4; attempt++ {
 		s.mu.Lock()
@@ -464,6 +465,21 @@ func (t *Table) lookupHashed(tu *Tuple, h uint64, now int64) (*Conn, int, *shard
 			if o != s && o.mu.TryLock() {
 				t.reapLocked(o, now, reapVisits)
 				o.mu.Unlock()
+			}
+		}
+		if hint != nil && hint.home == s.id && hint.flags&cfLive != 0 && hint.expires > now {
+			// A live connection of this shard with tu as one of its
+			// tuples is the one the index would find: tuples are
+			// unique among live connections.
+			dir := -1
+			if hint.tuple[Original] == *tu {
+				dir = Original
+			} else if hint.tuple[Reply] == *tu {
+				dir = Reply
+			}
+			if dir >= 0 {
+				s.st.found++
+				return hint, dir, s
 			}
 		}
 		c, home, dir := t.findLocked(s, tu, uint32(h), now)

@@ -32,13 +32,14 @@ func (t *Table) Track(pkt *packet.Packet) pipeline.Verdict {
 		// Malformed, or a fragment defrag did not reassemble.
 		return t.invalidPkt(pkt, "untrackable")
 	}
-	h := pkt.CTHash
+	h, hint := pkt.CTHash, (*Conn)(pkt.CTHint)
 	if h == 0 {
-		h = hashTuple(&tu, t.seed)
+		h, hint = hashTuple(&tu, t.seed), nil
 	}
-	pkt.CTHash = 0
+	pkt.CTHash, pkt.CTHint = 0, nil
 	for attempt := 0; attempt < 3; attempt++ {
-		c, dir, hs := t.lookupHashed(&tu, h, now)
+		c, dir, hs := t.lookupHashed(&tu, h, hint, now)
+		hint = nil
 		if c == nil {
 			return t.trackNew(pkt, &tu, now)
 		}

@@ -2,6 +2,7 @@ package packet
 
 import (
 	"net/netip"
+	"unsafe"
 
 	"fwd/header"
 )
@@ -136,6 +137,10 @@ type Packet struct {
 	// CTHash is the conntrack stage's note to itself: the hash of the
 	// packet's tuple, computed when it prefetched the batch; 0 when not.
 	CTHash uint64
+	// CTHint is the connection the prefetch pass expects the packet to
+	// belong to (a *conntrack.Conn); conntrack checks it under its lock
+	// before trusting it. Nil when none.
+	CTHint unsafe.Pointer
 
 	// NextHop is the address to resolve on OutIf (TAP mode routing).
 	NextHop [4]byte
