@@ -193,6 +193,12 @@ func (c *Conn) Original() Tuple { return c.tuple[Original] }
 // after any NAT).
 func (c *Conn) ReplyTuple() Tuple { return c.tuple[Reply] }
 
+// Tuples returns the connection's two tuples, original then reply, in
+// place: reading them through the pointer saves copying 28 bytes per
+// packet. The caller must not write them. A confirmed connection's tuples
+// do not change while it lives.
+func (c *Conn) Tuples() *[2]Tuple { return &c.tuple }
+
 // Proto returns the IP protocol.
 func (c *Conn) Proto() uint8 { return c.tuple[Original].Proto }
 

@@ -376,15 +376,16 @@ func (s *Stage) bindDst(pkt *packet.Packet, c *conntrack.Conn, spec *Spec) pipel
 
 // translate rewrites a packet of a NATed connection at this hook.
 func (s *Stage) translate(pkt *packet.Packet, c *conntrack.Conn) {
-	var this, other conntrack.Tuple
+	// Through pointers, not copies: a Tuple copied by value is written
+	// in pieces and reread in words (a store-forwarding stall per copy).
+	ts := c.Tuples()
+	this, other := &ts[0], &ts[1]
 	if pkt.CTReply {
-		this, other = c.ReplyTuple(), c.Original()
-	} else {
-		this, other = c.Original(), c.ReplyTuple()
+		this, other = other, this
 	}
 	p := &pkt.Parsed
 	if pkt.CTState == packet.CTRelated && p.Proto == packet.ICMP && header.IsICMPError(p.ICMPType) {
-		s.translateError(pkt, &this, &other)
+		s.translateError(pkt, this, other)
 		return
 	}
 	// Anything else RELATED (a reset fwd made in answer to a packet of
