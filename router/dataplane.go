@@ -21,6 +21,21 @@ type FrameDevice interface {
 	Write(bufs [][]byte, offset int) (int, error)
 }
 
+// GSODevice is a FrameDevice that can pass GSO super-frames (a
+// tap.Device with IFF_VNET_HDR; see gso.go): Read returns the super-frames
+// of the types SetPassGSO enabled (1 TCPv4, 2 UDP) whole, with their
+// virtio header in the 10 bytes before offset; WriteVnet writes frames
+// with the virtio header before offset (zero for a plain frame); GSOTypes
+// says which types its writes take whole; SegmentGSO cuts a super-frame
+// (hdr its virtio header) into wire-sized frames at bufs[i][offset:].
+type GSODevice interface {
+	FrameDevice
+	SetPassGSO(mask uint8) uint8
+	GSOTypes() uint8
+	WriteVnet(bufs [][]byte, offset int) (int, error)
+	SegmentGSO(frame, hdr []byte, bufs [][]byte, sizes []int, offset int) (int, error)
+}
+
 // frameOff is where a frame starts in a packet buffer: the Ethernet header
 // sits just before the datagram, so a frame read lands with its datagram at
 // packet.Headroom and an egress frame is built in place without a copy.
@@ -51,6 +66,10 @@ type Dataplane struct {
 
 	wmu  []sync.Mutex
 	tick *egress // the ticker goroutine's output and runner
+
+	// By device: the GSO types its Read passes whole (gso.go) and its
+	// writes take; zero for devices that are not GSODevices.
+	pass, gsoOut []uint8
 }
 
 // NewDataplane wires devices (indexed as the configuration's interfaces)
@@ -60,6 +79,7 @@ type Dataplane struct {
 func NewDataplane(env *pipeline.Env, pl *pipeline.Pipeline, devs []FrameDevice) *Dataplane {
 	d := &Dataplane{Env: env, Pipeline: pl, Ifaces: Ifaces(env.Config), Devs: devs, TickEvery: 100 * time.Millisecond}
 	d.wmu = make([]sync.Mutex, len(devs))
+	d.setupGSO()
 	d.ARP = NewARP(d.Ifaces, ARPConfig{Transmit: d.transmitARP, Failed: d.arpFailed, Pool: env.Pool})
 	d.tick = d.newEgress()
 	return d
@@ -134,6 +154,8 @@ type egress struct {
 	fbufs  [][]byte         // scratch for ipfrag.Fragment
 	fpkts  []*packet.Packet // packets the fragments are written into
 	held   []*packet.Packet // scratch for ARP.Release
+	segs   []*packet.Packet // scratch for sendGSO's segments
+	sizes  []int            // scratch for sendGSO's segment sizes
 	runner *pipeline.Runner // this worker's runner (it counts drops too)
 }
 
@@ -174,9 +196,14 @@ func (e *egress) send(pkt *packet.Packet, out int, mac [6]byte) {
 		copy(buf[packet.Headroom:], pkt.Data)
 		pkt.Data = buf[packet.Headroom : packet.Headroom+n]
 	}
+	if pkt.Meta&metaGSO != 0 {
+		e.sendGSO(pkt, out, mac)
+		return
+	}
 	size := ipfrag.EgressSize(pkt, ifc.MTU)
 	if n <= size {
 		encap(buf[frameOff:], mac, ifc.MAC)
+		clear(buf[vnetOff:frameOff])
 		e.frames[out] = append(e.frames[out], buf[:packet.Headroom+n])
 		e.owned = append(e.owned, pkt)
 		return
@@ -201,6 +228,7 @@ func (e *egress) send(pkt *packet.Packet, out int, mac [6]byte) {
 		}
 		fb := fp.Buffer()
 		encap(fb[frameOff:], mac, ifc.MAC)
+		clear(fb[vnetOff:frameOff])
 		e.frames[out] = append(e.frames[out], fb[:packet.Headroom+len(e.fbufs[i])])
 		e.owned = append(e.owned, fp)
 	}
@@ -231,7 +259,11 @@ func (e *egress) flush() {
 			continue
 		}
 		d.wmu[i].Lock()
-		d.Devs[i].Write(fr, frameOff)
+		if d.gsoOut[i] != 0 {
+			d.Devs[i].(GSODevice).WriteVnet(fr, frameOff)
+		} else {
+			d.Devs[i].Write(fr, frameOff)
+		}
 		d.wmu[i].Unlock()
 		clear(fr)
 		e.frames[i] = fr[:0]
@@ -257,6 +289,7 @@ func (d *Dataplane) routineWorker(ctx context.Context, ifIndex int) error {
 	defer d.Env.Log.Debug("worker stopped", "interface", d.Ifaces[ifIndex].Name)
 	e := d.newEgress()
 	dev := d.Devs[ifIndex]
+	pass := d.pass[ifIndex]
 	pool := d.Env.Pool
 	pkts := make([]*packet.Packet, batchSize)
 	bufs := make([][]byte, batchSize)
@@ -307,6 +340,9 @@ func (d *Dataplane) routineWorker(ctx context.Context, ifIndex int) error {
 			}
 			p.Reset()
 			p.SetData(len(frame) - header.EthernetMinSize)
+			if pass != 0 {
+				markGSO(p, bufs[i][vnetOff:frameOff])
+			}
 			p.InIf = int16(ifIndex)
 			copy(p.SrcMAC[:], frame[6:12])
 			p.LinkBroadcast = frame[0]&1 != 0

@@ -15,6 +15,14 @@
 // apart, when ICMP host unreachable answers it (ARPConfig.Failed). Encap
 // writes the Ethernet header into the packet's headroom.
 //
+// GSO (gso.go): with a GSODevice (a TAP with offloads) the dataplane asks
+// Read to pass TCP and UDP super-frames of up to 64 KiB whole when another
+// device takes them whole on write; one pipeline run and one write then
+// move 64 KiB. The segment size rides in pkt.Meta and pkt.MaxFrag (what the
+// MTU stage measures a DF datagram by); on egress the super-frame is
+// written whole with a partial checksum, or cut by the device it came from
+// when the egress takes no such frames or its segments exceed the MTU.
+//
 // Allocation: Resolve on a hit, Input, the route and local stages allocate
 // nothing; the ARP cache allocates when it creates an entry or first holds
 // a packet for it. Buffers: ARP.Input writes its reply over the request's

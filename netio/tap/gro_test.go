@@ -278,3 +278,44 @@ func FuzzCoalesce(f *testing.F) {
 		}
 	})
 }
+
+// TestReadPassesGSO: with SetPassGSO's types, a super-frame read is
+// returned whole, its virtio header left before it with HdrLen made the
+// header bytes and the checksum still partial; other types are cut.
+func TestReadPassesGSO(t *testing.T) {
+	super := buildUDP(t, 7, payloadBytes(5000))
+	partial(super, 34, 6, header.ProtoUDP)
+	tests := []struct {
+		name  string
+		pass  uint32
+		wantN int
+	}{
+		{name: "udp passed", pass: PassUDP, wantN: 1},
+		{name: "tcp only: cut", pass: PassTCP, wantN: 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := &Queue{vnet: true}
+			q.pass.Store(tt.pass)
+			const off = 16
+			bufs, sizes := makeBufs(8, off+70000)
+			h := VirtioNetHdr{Flags: VirtioNetHdrFNeedsCsum, GSOType: VirtioNetHdrGSOUDPL4, HdrLen: 128, GSOSize: 1400, CsumStart: 34, CsumOffset: 6}
+			h.Encode(bufs[0][off-VirtioNetHdrLen:])
+			copy(bufs[0][off:], super)
+			q.rbufs, q.rsizes, q.roff = bufs, sizes, off
+			n := q.frame(bufs[0][off:off+len(super)], bufs[0][off-VirtioNetHdrLen:off], 0)
+			if n != tt.wantN {
+				t.Fatalf("%d frames, want %d", n, tt.wantN)
+			}
+			if n != 1 {
+				return
+			}
+			var got VirtioNetHdr
+			got.Decode(bufs[0][off-VirtioNetHdrLen:])
+			h.HdrLen = 42
+			if got != h || sizes[0] != len(super) || !bytes.Equal(bufs[0][off:off+sizes[0]], super) {
+				t.Fatalf("passed frame: header %+v, %d bytes", got, sizes[0])
+			}
+		})
+	}
+}

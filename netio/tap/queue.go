@@ -27,6 +27,7 @@ type Queue struct {
 	closed atomic.Bool
 	rc     syscall.RawConn
 	vnet   bool
+	uso    bool // the kernel took the USO offloads
 
 	// Read state, used by readFn (made once so Read allocates nothing).
 	rbufs  [][]byte
@@ -43,9 +44,16 @@ type Queue struct {
 	stashG    gsoFrame
 	stashNext int
 
-	// Write state, used by writeFn. With coalesce, runs of one TCP flow
-	// are merged into super-frames built in groBuf (gro.go).
+	// pass holds the GSO types (PassTCP, PassUDP) whose super-frames Read
+	// returns whole instead of segmenting them (SetPassGSO).
+	pass atomic.Uint32
+
+	// Write state, used by writeFn. With coalesce, runs of one TCP or UDP
+	// flow are merged into super-frames built in groBuf (gro.go). With
+	// wvnet (WriteVnet) a frame whose virtio header slot names a GSO type
+	// is written with that header as it stands.
 	coalesce bool
+	wvnet    bool
 	groBuf   []byte
 	wbufs    [][]byte
 	woff     int
@@ -67,6 +75,23 @@ type QueueStats struct {
 	WriteFrames atomic.Uint64 // frames written (counting each merged segment)
 	Coalesced   atomic.Uint64 // frames Write merged into super-frames
 	SuperFrames atomic.Uint64 // super-frames Write sent
+	Passed      atomic.Uint64 // super-frames Read returned whole (SetPassGSO)
+}
+
+// GSO types for SetPassGSO and WriteVnet.
+const (
+	PassTCP = 1 << iota // TCPv4 (VIRTIO_NET_HDR_GSO_TCPV4)
+	PassUDP             // UDP (VIRTIO_NET_HDR_GSO_UDP_L4)
+)
+
+func (q *Queue) passes(proto uint8) bool {
+	switch proto {
+	case header.ProtoTCP:
+		return q.pass.Load()&PassTCP != 0
+	case header.ProtoUDP:
+		return q.pass.Load()&PassUDP != 0
+	}
+	return false
 }
 
 func newQueue(f *os.File, vnet bool) (*Queue, error) {
@@ -200,6 +225,16 @@ func (q *Queue) frame(frame, hdrBytes []byte, i int) int {
 		return 0
 	}
 	q.Stats.GSOFrames.Add(1)
+	if q.passes(g.proto) {
+		// Whole, with the header left before it and its HdrLen made the
+		// header bytes (the kernel puts the linear length there), its
+		// transport checksum still partial.
+		h.HdrLen = uint16(g.hdrLen)
+		h.Encode(hdrBytes)
+		q.rsizes[i] = g.end
+		q.Stats.Passed.Add(1)
+		return 1
+	}
 	n := g.segments()
 	if room := len(q.rbufs) - i; n > room {
 		// Keep the super-frame and return what fits now.
@@ -258,6 +293,22 @@ func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
 	return n, q.closedErr(err)
 }
 
+// WriteVnet is Write for frames that carry their own virtio header in the
+// VirtioNetHdrLen bytes before offset: a frame whose header names a GSO
+// type (a super-frame, e.g. one Read passed whole, with NEEDS_CSUM and the
+// pseudo-header sum in its checksum field) is written with that header as
+// it stands; a frame whose header slot is zero is written as Write writes
+// it (and may be merged). The device must have been opened with VnetHdr.
+func (q *Queue) WriteVnet(bufs [][]byte, offset int) (int, error) {
+	if !q.vnet {
+		return 0, ErrOffset
+	}
+	q.wvnet = true
+	n, err := q.Write(bufs, offset)
+	q.wvnet = false
+	return n, err
+}
+
 func (q *Queue) writeLoop(fd uintptr) bool {
 	for q.wn < len(q.wbufs) {
 		b := q.wbufs[q.wn]
@@ -267,7 +318,10 @@ func (q *Queue) writeLoop(fd uintptr) bool {
 		}
 		start := q.woff
 		w, k := b, 1
-		if q.vnet {
+		if q.wvnet && b[start-VirtioNetHdrLen+1] != VirtioNetHdrGSONone {
+			start -= VirtioNetHdrLen
+			q.Stats.SuperFrames.Add(1)
+		} else if q.vnet {
 			if q.coalesce {
 				if k = coalesceRun(q.wbufs[q.wn:], q.woff); k > 1 {
 					w, start = coalesce(q.groBuf, q.wbufs[q.wn:], q.woff, k), 0
