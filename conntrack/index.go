@@ -149,28 +149,36 @@ func inCyclic(i, k, j uint32) bool {
 func (s *shard) insertAliasLocked(h, ref uint32) {
 	if (s.aliasN+1)*8 > len(s.alias)*5 {
 		old := s.alias
-		s.alias = make([]uint64, 2*len(old))
-		m := uint32(len(s.alias) - 1)
+		alias := make([]uint64, 2*len(old))
+		m := uint32(len(alias) - 1)
 		for _, v := range old {
 			if v == 0 {
 				continue
 			}
 			for i := uint32(v>>32) & m; ; i = (i + 1) & m {
-				if s.alias[i] == 0 {
-					s.alias[i] = v
+				if alias[i] == 0 {
+					alias[i] = v
 					break
 				}
 			}
 		}
+		s.setAliasLocked(alias)
 	}
 	m := uint32(len(s.alias) - 1)
 	for i := h & m; ; i = (i + 1) & m {
 		if s.alias[i] == 0 {
-			s.alias[i] = uint64(h)<<32 | uint64(ref)
+			atomic.StoreUint64(&s.alias[i], uint64(h)<<32|uint64(ref))
 			s.aliasN++
 			return
 		}
 	}
+}
+
+// setAliasLocked installs alias as the shard's alias index, published
+// for the prefetcher as setMainLocked does main.
+func (s *shard) setAliasLocked(alias []uint64) {
+	s.alias = alias
+	s.aliasp.Store(&alias)
 }
 
 func (s *shard) removeAliasLocked(h, ref uint32) {
@@ -193,9 +201,9 @@ func (s *shard) removeAliasLocked(h, ref uint32) {
 		if inCyclic(i, uint32(v>>32)&m, j) {
 			continue
 		}
-		s.alias[i] = v
+		atomic.StoreUint64(&s.alias[i], v)
 		i = j
 	}
-	s.alias[i] = 0
+	atomic.StoreUint64(&s.alias[i], 0)
 	s.aliasN--
 }

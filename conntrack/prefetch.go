@@ -41,35 +41,54 @@ func (s *Stage) Prefetch(batch []*packet.Packet, sub []int32) {
 	}
 	for _, i := range sub {
 		if pkt := batch[i]; pkt.CTHash != 0 {
-			pkt.CTHint = unsafe.Pointer(t.shardOf(pkt.CTHash).prefetchConn(uint32(pkt.CTHash)))
+			pkt.CTHint = unsafe.Pointer(t.prefetchConn(t.shardOf(pkt.CTHash), uint32(pkt.CTHash)))
 		}
 	}
 }
 
-// prefetchConn starts loading the first connection of s's index whose tag
-// matches hash h (a few slots from h's home at most) and returns it, or
-// nil. Read without the lock, it is only a hint: lookup checks it.
-func (s *shard) prefetchConn(h uint32) *Conn {
+// prefetchConn starts loading the connection s's indexes name for hash
+// h - the first entry of main whose tag matches, else the first alias
+// entry with the hash (a NATed reply tuple) - and returns it, or nil. Read
+// without the lock, it is only a hint: lookup checks it.
+func (t *Table) prefetchConn(s *shard, h uint32) *Conn {
 	main := *s.mainp.Load()
 	m := uint32(len(main) - 1)
 	tag := h >> mainTagShift
 	for n, j := 0, h&m; n < 4; n, j = n+1, (j+1)&m {
 		v := atomic.LoadUint32(&main[j])
 		if v == 0 {
+			break
+		}
+		if v>>mainTagShift == tag {
+			return s.prefetchSlot(mainIdx(v))
+		}
+	}
+	alias := *s.aliasp.Load()
+	m = uint32(len(alias) - 1)
+	for n, j := 0, h&m; n < 4; n, j = n+1, (j+1)&m {
+		v := atomic.LoadUint64(&alias[j])
+		if v == 0 {
 			return nil
 		}
-		if v>>mainTagShift != tag {
-			continue
+		if uint32(v>>32) == h {
+			return t.shards[refHome(uint32(v))].prefetchSlot(refIdx(uint32(v)))
 		}
-		idx := mainIdx(v)
-		if k := idx >> chunkShift; k < uint32(len(s.chunks)) {
-			if ch := s.chunks[k].Load(); ch != nil {
-				c := &ch[idx&(chunkSize-1)]
-				prefetch.Span(unsafe.Pointer(c), sizeofConn)
-				return c
-			}
-		}
-		return nil
 	}
 	return nil
+}
+
+// prefetchSlot starts loading slab slot idx of s and returns its Conn, or
+// nil when the slot's chunk does not exist (a stale index read).
+func (s *shard) prefetchSlot(idx uint32) *Conn {
+	k := idx >> chunkShift
+	if k >= uint32(len(s.chunks)) {
+		return nil
+	}
+	ch := s.chunks[k].Load()
+	if ch == nil {
+		return nil
+	}
+	c := &ch[idx&(chunkSize-1)]
+	prefetch.Span(unsafe.Pointer(c), sizeofConn)
+	return c
 }

@@ -132,6 +132,7 @@ type shard struct {
 	mainp    atomic.Pointer[[]uint32]          // main, for the prefetcher, which reads it without the lock
 	used     int                               // entries in main
 	alias    []uint64                          // NATed reply tuples of other shards' connections
+	aliasp   atomic.Pointer[[]uint64]          // alias, for the prefetcher
 	aliasN   int                               // entries in alias
 	chunks   []atomic.Pointer[[chunkSize]Conn] // len fixed at creation, so other shards and the prefetcher may read it
 	n        uint32                            // slab high-water mark
@@ -204,7 +205,7 @@ func NewTable(cfg Config, clock pipeline.Clock) *Table {
 		s.id = uint8(i)
 		s.chunks = make([]atomic.Pointer[[chunkSize]Conn], nChunks)
 		s.setMainLocked(make([]uint32, slots))
-		s.alias = make([]uint64, 64)
+		s.setAliasLocked(make([]uint64, 64))
 	}
 	t.pool.New = func() any { return new(Conn) }
 	empty := []*Subscription{}
@@ -454,6 +455,20 @@ func (t *Table) lookup(tu *Tuple, now int64) (*Conn, int, *shard) {
 // a hint: the connection the prefetch pass found for it without the lock.
 func (t *Table) lookupHashed(tu *Tuple, h uint64, hint *Conn, now int64) (*Conn, int, *shard) {
 	s := t.shardOf(h)
+	if hint != nil && hint.home != s.id {
+		// The hint came from s's alias index: tu is the NATed reply
+		// tuple of a connection of another shard. Go straight to the
+		// owner's lock; if tu is still that connection's reply tuple,
+		// indexed in s, it is the one the alias entry names.
+		hs := &t.shards[hint.home]
+		hs.mu.Lock()
+		if hint.flags&cfLive != 0 && hint.expires > now && hint.rshard == s.id && hint.tuple[Reply] == *tu {
+			hs.st.found++
+			return hint, Reply, hs
+		}
+		hs.mu.Unlock()
+		hint = nil
+	}
 	for attempt := 0; attempt < 4; attempt++ {
 		s.mu.Lock()
 		s.ops++
