@@ -133,7 +133,7 @@ func markGSO(p *packet.Packet, hdr []byte) {
 	}
 	p.Meta = metaGSO | uint64(h.gsoType&^gsoECN)<<metaTypeShift | uint64(h.gsoSize)
 	// The largest segment as an IP datagram: headers plus one segment.
-	seg := int(h.hdrLen) - header.EthernetMinSize + int(h.gsoSize)
+	seg := max(int(h.hdrLen)-header.EthernetMinSize, 0) + int(h.gsoSize)
 	p.MaxFrag = uint16(min(seg, len(p.Data), 0xffff))
 }
 
