@@ -94,6 +94,11 @@ func (s *ConfirmStage) Provision(ctx *pipeline.Context) error {
 // Name implements pipeline.Stage.
 func (s *ConfirmStage) Name() string { return "confirm" }
 
+// Selects implements pipeline.Selective: only a connection's first
+// packets can need confirming, and any packet whose rules changed the
+// connection mark has it stored.
+func (s *ConfirmStage) Selects() pipeline.Selection { return pipeline.SelectUnconfirmed }
+
 // Process confirms the packet's connection if it is new, and stores a
 // connection mark the rules changed (CONNMARK --set-mark/--save-mark), as
 // Linux's ctmark lives on the connection.

@@ -23,6 +23,10 @@ func (*Defrag) Name() string { return "defrag" }
 // Reassembler returns the stage's reassembler.
 func (d *Defrag) Reassembler() *Reassembler { return d.r }
 
+// Selects implements pipeline.Selective: defrag has work for fragments
+// only.
+func (d *Defrag) Selects() pipeline.Selection { return pipeline.SelectFragments }
+
 // Process implements pipeline.Stage.
 func (d *Defrag) Process(pkt *packet.Packet) pipeline.Verdict {
 	if pkt.Parsed.Proto != packet.Fragment {

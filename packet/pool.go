@@ -31,6 +31,7 @@ func (pl *Pool) Get() *Packet {
 // are cleared so the pool keeps no connection alive.
 func (pl *Pool) Put(p *Packet) {
 	p.CT = nil
+	p.CTHint = nil
 	p.NAT = nil
 	p.Note = "" // a trace note may hold a large string
 	p.Data = nil

@@ -47,6 +47,7 @@ type builtSlot struct {
 	name  string
 	stage Stage
 	pf    Prefetcher // stage, when it prefetches
+	sel   Selection  // which packets the stage has work for (Selective)
 }
 
 // Pipeline is the built chain of stages for one configuration.
@@ -104,7 +105,11 @@ func Build(env *Env, order []Slot) (*Pipeline, error) {
 			return nil, fmt.Errorf("pipeline: %s is not a stage", s.ID)
 		}
 		pf, _ := st.(Prefetcher)
-		p.slots = append(p.slots, builtSlot{hook: s.Hook, name: s.Hook.String() + "/" + st.Name(), stage: st, pf: pf})
+		var sel Selection
+		if x, ok := st.(Selective); ok {
+			sel = x.Selects()
+		}
+		p.slots = append(p.slots, builtSlot{hook: s.Hook, name: s.Hook.String() + "/" + st.Name(), stage: st, pf: pf, sel: sel})
 	}
 	p.refreshActive()
 	return p, nil
@@ -126,6 +131,43 @@ type Idler interface {
 // change what Process decides: it may only leave hints on the packets.
 type Prefetcher interface {
 	Prefetch(batch []*packet.Packet, sub []int32)
+}
+
+// Selective is a stage that has work only for some packets, which the
+// runner can tell from the packet's own fields: for the others it moves
+// on as if the stage had returned Continue, without the call. Most of an
+// established flow's packets pass the nat tables, confirm and defrag this
+// way. A traced packet still visits every stage, so traces show them all.
+type Selective interface {
+	Selects() Selection
+}
+
+// Selection names the packets a Selective stage has work for.
+type Selection uint8
+
+const (
+	SelectAll Selection = iota
+	// SelectFirst: a connection's first packets (ctstate NEW), and every
+	// packet when conntrack is not linked (NONE): the nat table.
+	SelectFirst
+	// SelectUnconfirmed: packets whose connection may still need
+	// confirming (NEW), or whose rules changed the connection mark.
+	SelectUnconfirmed
+	// SelectFragments: IPv4 fragments.
+	SelectFragments
+)
+
+// wants reports whether a stage selecting sel has work for pkt.
+func (sel Selection) wants(pkt *packet.Packet) bool {
+	switch sel {
+	case SelectFirst:
+		return pkt.CTState == packet.CTNew || pkt.CTState == packet.CTNone
+	case SelectUnconfirmed:
+		return pkt.CTState == packet.CTNew || pkt.CTMarkDirty
+	case SelectFragments:
+		return pkt.Parsed.Proto == packet.Fragment
+	}
+	return true
 }
 
 // slotGroup is a run of stages at one hook.
@@ -318,6 +360,11 @@ func (r *Runner) run(batch []*packet.Packet) {
 			w := 0
 			for _, i := range sub {
 				pkt := batch[i]
+				if s.sel != SelectAll && !pkt.Trace && !s.sel.wants(pkt) {
+					sub[w] = i
+					w++
+					continue
+				}
 				v := s.stage.Process(pkt)
 				if pkt.Trace && trace != nil {
 					trace(pkt, s.name, v, pkt.Note)

@@ -415,3 +415,84 @@ func TestIdleStagesSkippedUntilReload(t *testing.T) {
 		t.Fatalf("after the reload the stage ran %d times, want 1", idleCalls)
 	}
 }
+
+// selStage records which packets it saw; it selects sel.
+type selStage struct {
+	sel  pipeline.Selection
+	seen *[]*packet.Packet
+}
+
+func (s selStage) Name() string { return "sel" }
+func (s selStage) Process(p *packet.Packet) pipeline.Verdict {
+	*s.seen = append(*s.seen, p)
+	return pipeline.Continue
+}
+func (s selStage) Selects() pipeline.Selection { return s.sel }
+
+var selSeen []*packet.Packet
+var selWhich pipeline.Selection
+
+type selModule struct{ selStage }
+
+func (selModule) Module() pipeline.ModuleInfo {
+	return pipeline.ModuleInfo{ID: "stage.test.sel", New: func() pipeline.Module { return selModule{selStage{selWhich, &selSeen}} }}
+}
+
+func init() { pipeline.Register(selModule{}) }
+
+// A Selective stage is called for the packets it selects and for traced
+// packets; the others pass it as if it had said Continue, and go on to
+// the next stage.
+func TestSelectiveStagesCalledForTheirPackets(t *testing.T) {
+	mk := func(env *pipeline.Env, st packet.CTState, frag, trace, markDirty bool) *packet.Packet {
+		p := env.Pool.Get()
+		p.CTState, p.Trace, p.CTMarkDirty = st, trace, markDirty
+		if frag {
+			p.Parsed.Proto = packet.Fragment
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		sel  pipeline.Selection
+		want []bool // for the packets below, in order
+	}{
+		{pipeline.SelectAll, []bool{true, true, true, true, true, true}},
+		{pipeline.SelectFirst, []bool{true, false, true, true, false, false}},
+		{pipeline.SelectUnconfirmed, []bool{true, false, false, true, true, false}},
+		{pipeline.SelectFragments, []bool{false, false, false, true, false, true}},
+	} {
+		selWhich, selSeen = tc.sel, nil
+		env := testEnv()
+		after := 0
+		register("stage.test.after", func(*packet.Packet) pipeline.Verdict { after++; return pipeline.Continue })
+		pl, err := pipeline.Build(env, []pipeline.Slot{{Hook: packet.Prerouting, ID: "stage.test.sel"}, {Hook: packet.Prerouting, ID: "stage.test.after"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := []*packet.Packet{
+			mk(env, packet.CTNew, false, false, false),
+			mk(env, packet.CTEstablished, false, false, false),
+			mk(env, packet.CTNone, false, false, false),
+			mk(env, packet.CTEstablished, false, true, false), // traced
+			mk(env, packet.CTEstablished, false, false, true), // mark changed
+			mk(env, packet.CTInvalid, true, false, false),     // a fragment
+		}
+		want := map[*packet.Packet]bool{}
+		for i, p := range batch {
+			want[p] = tc.want[i]
+		}
+		pl.NewRunner(&sink{}).Run(batch)
+		got := map[*packet.Packet]bool{}
+		for _, p := range selSeen {
+			got[p] = true
+		}
+		for i, p := range batch {
+			if got[p] != want[p] {
+				t.Errorf("selection %d, packet %d: called %v, want %v", tc.sel, i, got[p], want[p])
+			}
+		}
+		if after != len(batch) {
+			t.Errorf("selection %d: the next stage saw %d of %d packets", tc.sel, after, len(batch))
+		}
+	}
+}

@@ -104,6 +104,15 @@ func (s *Stage) Idle() bool {
 
 var _ pipeline.Idler = (*Stage)(nil)
 
+// Selects implements pipeline.Selective: the nat table sees only a
+// connection's first packets, the other tables every packet.
+func (s *Stage) Selects() pipeline.Selection {
+	if s.table == TableNAT {
+		return pipeline.SelectFirst
+	}
+	return pipeline.SelectAll
+}
+
 // Process walks the table's chain for the stage's hook. Accept continues
 // to the next stage: as in netfilter, an accept in one table does not skip
 // the tables after it. The nat table sees only a connection's first packet
