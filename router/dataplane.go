@@ -53,8 +53,9 @@ const frameOff = packet.Headroom - header.EthernetMinSize
 // conntrack expiry through the stages' Tick, and sends packets that ARP
 // has released.
 //
-// Locking: each device has a write mutex (wmu), because every worker may
-// write to every device; reads of a device happen on its worker alone.
+// Locking: each device queue has a write mutex (wmu), because every
+// worker may write to every device; reads of a queue happen on its worker
+// alone. A MultiQueueDevice gets a worker per queue (multiqueue.go).
 type Dataplane struct {
 	Env      *pipeline.Env
 	Pipeline *pipeline.Pipeline
@@ -64,8 +65,9 @@ type Dataplane struct {
 	// TickEvery is how often the timers run (default 100 ms).
 	TickEvery time.Duration
 
-	wmu  []sync.Mutex
-	tick *egress // the ticker goroutine's output and runner
+	wmu  [][]sync.Mutex  // by device, by queue
+	ioq  [][]FrameDevice // by device: its queues (the device itself when it has one)
+	tick *egress         // the ticker goroutine's output and runner
 
 	// By device: the GSO types its Read passes whole (gso.go) and its
 	// writes take; zero for devices that are not GSODevices.
@@ -78,7 +80,7 @@ type Dataplane struct {
 // §5.2.7.1) through the pipeline's Rejecter.
 func NewDataplane(env *pipeline.Env, pl *pipeline.Pipeline, devs []FrameDevice) *Dataplane {
 	d := &Dataplane{Env: env, Pipeline: pl, Ifaces: Ifaces(env.Config), Devs: devs, TickEvery: 100 * time.Millisecond}
-	d.wmu = make([]sync.Mutex, len(devs))
+	d.setupQueues()
 	d.setupGSO()
 	d.ARP = NewARP(d.Ifaces, ARPConfig{Transmit: d.transmitARP, Failed: d.arpFailed, Pool: env.Pool})
 	d.tick = d.newEgress()
@@ -105,9 +107,9 @@ func (d *Dataplane) transmitARP(ifIndex int, frame []byte) {
 	// device's header.
 	var b [frameOff + header.ARPFrameSize]byte
 	copy(b[frameOff:], frame)
-	d.wmu[ifIndex].Lock()
-	d.Devs[ifIndex].Write([][]byte{b[:frameOff+len(frame)]}, frameOff)
-	d.wmu[ifIndex].Unlock()
+	d.wmu[ifIndex][0].Lock()
+	d.ioq[ifIndex][0].Write([][]byte{b[:frameOff+len(frame)]}, frameOff)
+	d.wmu[ifIndex][0].Unlock()
 }
 
 // Run serves until ctx ends or a device fails; it returns the first
@@ -117,17 +119,19 @@ func (d *Dataplane) Run(ctx context.Context) error {
 	d.ARP.Announce(d.Env.Clock.Now())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, len(d.Devs)+1)
+	errc := make(chan error, len(d.Devs)*8+1)
 	var wg sync.WaitGroup
 	for i := range d.Devs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.routineWorker(ctx, i); err != nil && ctx.Err() == nil {
-				errc <- err
-				cancel()
-			}
-		}()
+		for q := range d.ioq[i] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := d.routineWorker(ctx, i, q); err != nil && ctx.Err() == nil {
+					errc <- err
+					cancel()
+				}
+			}()
+		}
 	}
 	wg.Add(1)
 	go func() {
@@ -149,6 +153,7 @@ func (d *Dataplane) Run(ctx context.Context) error {
 // collects per device until flush.
 type egress struct {
 	d      *Dataplane
+	q      int              // the queue this worker writes to (modulo each device's count)
 	frames [][][]byte       // by device: frame buffers to write at frameOff
 	owned  []*packet.Packet // packets whose buffers frames point into
 	fbufs  [][]byte         // scratch for ipfrag.Fragment
@@ -258,13 +263,14 @@ func (e *egress) flush() {
 		if len(fr) == 0 {
 			continue
 		}
-		d.wmu[i].Lock()
-		if d.gsoOut[i] != 0 {
-			d.Devs[i].(GSODevice).WriteVnet(fr, frameOff)
+		q := e.q % len(d.ioq[i])
+		d.wmu[i][q].Lock()
+		if w, ok := d.ioq[i][q].(vnetWriter); ok && d.gsoOut[i] != 0 {
+			w.WriteVnet(fr, frameOff)
 		} else {
-			d.Devs[i].Write(fr, frameOff)
+			d.ioq[i][q].Write(fr, frameOff)
 		}
-		d.wmu[i].Unlock()
+		d.wmu[i][q].Unlock()
 		clear(fr)
 		e.frames[i] = fr[:0]
 	}
@@ -284,11 +290,13 @@ func encap(b []byte, dst, src [6]byte) {
 // batchSize is how many frames a worker reads at once.
 const batchSize = 64
 
-func (d *Dataplane) routineWorker(ctx context.Context, ifIndex int) error {
-	d.Env.Log.Debug("worker started", "interface", d.Ifaces[ifIndex].Name)
-	defer d.Env.Log.Debug("worker stopped", "interface", d.Ifaces[ifIndex].Name)
+func (d *Dataplane) routineWorker(ctx context.Context, ifIndex, queue int) error {
+	d.Env.Log.Debug("worker started", "interface", d.Ifaces[ifIndex].Name, "queue", queue)
+	defer d.Env.Log.Debug("worker stopped", "interface", d.Ifaces[ifIndex].Name, "queue", queue)
 	e := d.newEgress()
-	dev := d.Devs[ifIndex]
+	e.q = queue
+	dev := d.ioq[ifIndex][queue]
+	wmu := &d.wmu[ifIndex][queue]
 	pass := d.pass[ifIndex]
 	pool := d.Env.Pool
 	pkts := make([]*packet.Packet, batchSize)
@@ -328,9 +336,9 @@ func (d *Dataplane) routineWorker(ctx context.Context, ifIndex int) error {
 			switch binary.BigEndian.Uint16(frame[12:]) {
 			case header.EtherTypeARP:
 				if reply := d.ARP.Input(ifIndex, frame, now); reply != nil {
-					d.wmu[ifIndex].Lock()
+					wmu.Lock()
 					dev.Write([][]byte{bufs[i][:frameOff+len(reply)]}, frameOff)
-					d.wmu[ifIndex].Unlock()
+					wmu.Unlock()
 				}
 				continue
 			case header.EtherTypeIPv4:

@@ -258,3 +258,6 @@ func FuzzGSOHeaders(f *testing.F) {
 		}
 	})
 }
+
+// A multi-queue TAP gets a worker per queue.
+var _ MultiQueueDevice = (*tap.Device)(nil)

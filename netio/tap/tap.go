@@ -247,6 +247,19 @@ func (d *Device) WriteVnet(bufs [][]byte, offset int) (int, error) {
 	return d.queues[0].WriteVnet(bufs, offset)
 }
 
+// NumQueues returns how many queues the device has.
+func (d *Device) NumQueues() int { return len(d.queues) }
+
+// QueueIO returns queue i (router.QueueIO's shape): a worker per queue
+// reads and writes it.
+func (d *Device) QueueIO(i int) interface {
+	Read(bufs [][]byte, sizes []int, offset int) (int, error)
+	Write(bufs [][]byte, offset int) (int, error)
+	WriteVnet(bufs [][]byte, offset int) (int, error)
+} {
+	return d.queues[i]
+}
+
 // SegmentGSO is Segment with the virtio header given as its 10 bytes
 // (hdr), for callers that hold frames as a TAP reads them.
 func (d *Device) SegmentGSO(frame, hdr []byte, bufs [][]byte, sizes []int, offset int) (int, error) {
