@@ -21,7 +21,8 @@
 //
 // where datagrams counts wire datagrams (with -gro: bytes divided by the
 // segment size the kernel reports) and gbps counts UDP payload. It stops
-// after -t seconds of receiving or after one idle second.
+// after -t seconds of receiving or after one idle second (or, when
+// nothing comes at all, -t plus 5 seconds after it started).
 //
 // tcp-serve answers each connection's 64-byte request with 64 bytes, on
 // -ports consecutive ports from ADDR's. tcp-conns runs -workers loops of
@@ -249,6 +250,8 @@ func udpRecv(bind netip.AddrPort, gro bool, batch int, secs float64) error {
 	var dgrams, bytes uint64
 	var first, last time.Time
 	limit := time.Duration(secs * float64(time.Second))
+	// Give up when nothing arrives at all for the length of a run and more.
+	giveUp := time.Now().Add(limit + 5*time.Second)
 	for {
 		for i := range hs {
 			hs[i].hdr.SetControllen(len(oobs[i]))
@@ -256,7 +259,7 @@ func udpRecv(bind netip.AddrPort, gro bool, batch int, secs float64) error {
 		n, err := mmsg(unix.SYS_RECVMMSG, fd, hs, unix.MSG_WAITFORONE)
 		now := time.Now()
 		if err == unix.EAGAIN {
-			if !first.IsZero() && now.Sub(last) > time.Second {
+			if !first.IsZero() && now.Sub(last) > time.Second || first.IsZero() && now.After(giveUp) {
 				break
 			}
 			continue
