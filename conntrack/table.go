@@ -890,65 +890,85 @@ func (t *Table) Snapshot(c *Conn) Entry {
 // Filter selects entries for Delete and listing; nil fields match all.
 type Filter func(e *Entry) bool
 
-// Range calls fn with a copy of every live entry, one shard at a time:
-// each shard is locked only while its entries are copied. fn runs with
-// no lock held and may stop the walk by returning false.
-func (t *Table) Range(fn func(e *Entry) bool) {
+// scanWindow is how many slab slots a listing or a deletion looks at
+// under one hold of a shard's lock. At a few tens of nanoseconds a slot,
+// a packet of that shard waits for the CLI a few microseconds at most,
+// however large the table.
+const scanWindow = 256
+
+// scanLocked copies the live entries of s's slab slots [lo,
+// lo+scanWindow) into buf, with their slots and generations; expired ones
+// that are not freed yet too when withExpired.
+func (s *shard) scanLocked(lo uint32, now int64, withExpired bool, buf []scanned) []scanned {
+	hi := min(lo+scanWindow, s.n)
+	for idx := lo; idx < hi; idx++ {
+		c := s.at(idx)
+		if c.flags&cfLive == 0 || c.expires <= now && !withExpired {
+			continue
+		}
+		buf = append(buf, scanned{idx: idx, gen: c.gen})
+		c.snapshot(&buf[len(buf)-1].e)
+	}
+	return buf
+}
+
+type scanned struct {
+	e        Entry
+	idx, gen uint32
+}
+
+// scan calls fn with every live entry, a window of slab slots at a
+// time: each window is copied under its shard's lock and handed to fn
+// after the lock is released. fn returns false to stop.
+func (t *Table) scan(withExpired bool, fn func(home uint8, v []scanned) bool) {
 	now := t.clock.Now()
-	var buf []Entry
+	var buf []scanned
 	for i := range t.shards {
 		s := &t.shards[i]
-		buf = buf[:0]
-		s.mu.Lock()
-		for idx := uint32(0); idx < s.n; idx++ {
-			c := s.at(idx)
-			if c.flags&cfLive == 0 || c.expires <= now {
-				continue
+		for lo := uint32(0); ; lo += scanWindow {
+			s.mu.Lock()
+			if lo >= s.n {
+				s.mu.Unlock()
+				break
 			}
-			buf = append(buf, Entry{})
-			c.snapshot(&buf[len(buf)-1])
-		}
-		s.mu.Unlock()
-		for j := range buf {
-			if !fn(&buf[j]) {
+			buf = s.scanLocked(lo, now, withExpired, buf[:0])
+			s.mu.Unlock()
+			if !fn(uint8(i), buf) {
 				return
 			}
 		}
 	}
 }
 
+// Range calls fn with a copy of every live entry. fn runs with no lock
+// held and may stop the walk by returning false. The datapath is never
+// held up for more than a window of slots (scanWindow).
+func (t *Table) Range(fn func(e *Entry) bool) {
+	t.scan(false, func(_ uint8, v []scanned) bool {
+		for j := range v {
+			if !fn(&v[j].e) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // Delete removes every entry f selects (nil: all) and returns how many
-// (conntrack -D). Each shard is locked only while it is scanned.
+// (conntrack -D), expired entries not yet reaped included. f runs with
+// no lock held; each entry it selects is killed only if its slot still
+// holds the connection f saw.
 func (t *Table) Delete(f Filter) int {
 	now := t.clock.Now()
-	type victim struct{ idx, gen uint32 }
-	var vs []victim
 	n := 0
-	var e Entry
-	for i := range t.shards {
-		s := &t.shards[i]
-		vs = vs[:0]
-		s.mu.Lock()
-		for idx := uint32(0); idx < s.n; idx++ {
-			c := s.at(idx)
-			if c.flags&cfLive == 0 {
-				continue
-			}
-			if f != nil {
-				c.snapshot(&e)
-				if !f(&e) {
-					continue
-				}
-			}
-			vs = append(vs, victim{idx, c.gen})
-		}
-		s.mu.Unlock()
-		for _, v := range vs {
-			if t.kill(uint8(i), v.idx, v.gen, now) {
+	t.scan(true, func(home uint8, v []scanned) bool {
+		for j := range v {
+			if (f == nil || f(&v[j].e)) && t.kill(home, v[j].idx, v[j].gen, now) {
 				n++
 			}
 		}
-	}
+		return true
+	})
 	return n
 }
 

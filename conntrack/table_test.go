@@ -436,3 +436,48 @@ func TestHashTuple(t *testing.T) {
 		t.Errorf("slot chi-square %.0f, want about 4095", chi)
 	}
 }
+
+// Listing and deleting walk a large table a window of slots at a time
+// (never holding a shard's lock for a whole shard): every live entry is
+// listed exactly once, and a filtered delete removes exactly what the
+// filter selects, expired entries included in a flush.
+func TestRangeAndDeleteLargeTable(t *testing.T) {
+	tab, clk := newTestTable(t, func(c *Config) { c.MaxEntries = 1 << 16 })
+	const n = 40_000 // ~625 a shard: several windows each
+	for i := 0; i < n; i++ {
+		src := [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}
+		run(tab, decode(t, buildUDP(src, srvAddr, 1000, 53, 8)))
+	}
+	seen := map[[4]byte]int{}
+	tab.Range(func(e *Entry) bool { seen[e.Orig.Src]++; return true })
+	if len(seen) != n {
+		t.Fatalf("listed %d distinct entries of %d", len(seen), n)
+	}
+	for a, k := range seen {
+		if k != 1 {
+			t.Fatalf("%v listed %d times", a, k)
+		}
+	}
+	stopped := 0
+	tab.Range(func(*Entry) bool { stopped++; return stopped < 10 })
+	if stopped != 10 {
+		t.Fatalf("Range went on after fn returned false: %d calls", stopped)
+	}
+	odd := func(e *Entry) bool { return e.Orig.Src[3]%2 == 1 }
+	if got := tab.Delete(odd); got != n/2 {
+		t.Fatalf("deleted %d, want %d", got, n/2)
+	}
+	if tab.Count() != n/2 {
+		t.Fatalf("count %d after deleting half", tab.Count())
+	}
+	tab.Range(func(e *Entry) bool {
+		if odd(e) {
+			t.Fatalf("%v survived its deletion", e.Orig.Src)
+		}
+		return true
+	})
+	clk.Advance(time.Hour) // all expired, none reaped yet
+	if got := tab.Flush(); got != n/2 || tab.Count() != 0 {
+		t.Fatalf("flush removed %d, %d left", got, tab.Count())
+	}
+}
