@@ -3,6 +3,7 @@ package tap
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -561,5 +562,117 @@ func TestTAPTCPSegmentationOffload(t *testing.T) {
 	t.Logf("side B wrote %d frames in %d super-frames (%d merged)", wb.WriteFrames.Load(), wb.SuperFrames.Load(), wb.Coalesced.Load())
 	if wb.SuperFrames.Load() == 0 {
 		t.Fatal("the wire merged no segments on write")
+	}
+}
+
+// udpSocketIn opens a UDP socket bound to addr:port inside namespace ns
+// (the descriptor works from any thread afterwards).
+func udpSocketIn(ns string, addr [4]byte, port int) (int, error) {
+	type res struct {
+		fd  int
+		err error
+	}
+	c := make(chan res, 1)
+	go func() {
+		runtimeLockOSThread()
+		nfd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			c <- res{-1, err}
+			return
+		}
+		defer unix.Close(nfd)
+		if err := unix.Setns(nfd, unix.CLONE_NEWNET); err != nil {
+			c <- res{-1, err}
+			return
+		}
+		s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			c <- res{-1, err}
+			return
+		}
+		if err := unix.Bind(s, &unix.SockaddrInet4{Port: port, Addr: addr}); err != nil {
+			unix.Close(s)
+			c <- res{-1, err}
+			return
+		}
+		c <- res{s, nil}
+	}()
+	r := <-c
+	return r.fd, r.err
+}
+
+// TestTAPPassUSOWhole: with SetPassGSO the kernel's USO super-frame comes
+// out of Read whole (virtio header before it, HdrLen the header bytes),
+// and WriteVnet hands it back to the kernel whole: turned around to a
+// socket in the namespace, it arrives as the four datagrams.
+func TestTAPPassUSOWhole(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	dev := "fwdt" + uniq(t)
+	d, err := Open(Config{Name: dev, VnetHdr: true, Netns: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if got := d.SetPassGSO(PassUDP | PassTCP); got != PassUDP|PassTCP {
+		t.Fatalf("SetPassGSO = %b, want TCP and UDP (Linux >= 6.2 for USO)", got)
+	}
+	run(t, "ip", "-n", ns, "addr", "add", "192.168.78.10/24", "dev", dev)
+	run(t, "ip", "-n", ns, "neigh", "add", "192.168.78.1", "lladdr", "02:00:00:00:00:01", "dev", dev, "nud", "permanent")
+	rx, err := udpSocketIn(ns, [4]byte{192, 168, 78, 10}, 9001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rx)
+	if err := sendUDPGSO(ns, [4]byte{192, 168, 78, 1}, 4000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	bufs, sizes := makeBufs(16, packet.Headroom+packet.MaxSize)
+	deadline := time.Now().Add(5 * time.Second)
+	var super []byte
+	var h VirtioNetHdr
+	for super == nil && time.Now().Before(deadline) {
+		n, err := d.Read(bufs, sizes, testOff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			f := bufs[i][testOff : testOff+sizes[i]]
+			eth := header.Ethernet(f)
+			if eth.EtherType() == header.EtherTypeIPv4 && header.IPv4(eth.Payload()).Protocol() == header.ProtoUDP {
+				super = bufs[i][:testOff+sizes[i]]
+				h.Decode(bufs[i][testOff-VirtioNetHdrLen:])
+			}
+		}
+	}
+	want := VirtioNetHdr{Flags: VirtioNetHdrFNeedsCsum, GSOType: VirtioNetHdrGSOUDPL4, HdrLen: 42, GSOSize: 1000, CsumStart: 34, CsumOffset: 6}
+	if super == nil || len(super)-testOff != 42+4000 || h != want {
+		t.Fatalf("super-frame of %d bytes with header %+v, want 4042 bytes with %+v", len(super)-testOff, h, want)
+	}
+	// Turn it around: MACs, addresses (the pseudo-header sum stays), ports.
+	f := super[testOff:]
+	var mac [6]byte
+	copy(mac[:], f[0:6])
+	copy(f[0:6], f[6:12])
+	copy(f[6:12], mac[:])
+	var a [4]byte
+	copy(a[:], f[26:30])
+	copy(f[26:30], f[30:34])
+	copy(f[30:34], a[:])
+	binary.BigEndian.PutUint16(f[36:], 9001)
+	if n, err := d.Queues()[0].WriteVnet([][]byte{super}, testOff); n != 1 || err != nil {
+		t.Fatalf("WriteVnet: %d, %v", n, err)
+	}
+	tv := unix.Timeval{Sec: 2}
+	unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	buf := make([]byte, 2000)
+	for k := 0; k < 4; k++ {
+		n, _, err := unix.Recvfrom(rx, buf, 0)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", k, err)
+		}
+		if n != 1000 || buf[0] != byte(k) || buf[999] != byte(k) {
+			t.Fatalf("datagram %d: %d bytes starting %d", k, n, buf[0])
+		}
 	}
 }
