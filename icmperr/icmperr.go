@@ -144,6 +144,10 @@ func answerFor(k packet.RejectKind) answer {
 		return answer{typ: header.ICMPDestUnreach, code: header.ICMPProtoUnreach}
 	case packet.RejectAdminProhibited:
 		return answer{typ: header.ICMPDestUnreach, code: header.ICMPAdminProhibited}
+	case packet.RejectNetProhibited:
+		return answer{typ: header.ICMPDestUnreach, code: header.ICMPNetProhibited}
+	case packet.RejectHostProhibited:
+		return answer{typ: header.ICMPDestUnreach, code: header.ICMPHostProhibited}
 	case packet.RejectTCPReset:
 		return answer{reset: true}
 	case packet.RejectFragNeeded:

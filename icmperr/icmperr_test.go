@@ -89,6 +89,8 @@ func TestRejectKinds(t *testing.T) {
 		{packet.RejectHostUnreach, 3, 1},
 		{packet.RejectProtoUnreach, 3, 2},
 		{packet.RejectAdminProhibited, 3, 13},
+		{packet.RejectNetProhibited, 3, 9},   // iptables icmp-net-prohibited
+		{packet.RejectHostProhibited, 3, 10}, // iptables icmp-host-prohibited
 		{packet.RejectTTLExceeded, 11, 0},
 		{packet.RejectReassemblyTimeout, 11, 1},
 		{packet.RejectTCPReset, 3, 3}, // not TCP: the default answer

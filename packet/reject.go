@@ -16,6 +16,8 @@ const (
 	RejectFragNeeded                   // ICMP dest unreachable code 4 with next-hop MTU
 	RejectTTLExceeded                  // ICMP time exceeded code 0
 	RejectReassemblyTimeout            // ICMP time exceeded code 1
+	RejectNetProhibited                // ICMP dest unreachable code 9
+	RejectHostProhibited               // ICMP dest unreachable code 10
 	numRejectKinds
 )
 
@@ -30,6 +32,8 @@ var rejectNames = [...]string{
 	"icmp-frag-needed",
 	"icmp-ttl-exceeded",
 	"icmp-reassembly-timeout",
+	"icmp-net-prohibited",
+	"icmp-host-prohibited",
 }
 
 // String returns the iptables-style name (e.g. "icmp-port-unreachable").
@@ -41,14 +45,9 @@ func (k RejectKind) String() string {
 }
 
 // ParseRejectKind maps an iptables --reject-with name to a RejectKind. It
-// also accepts the iptables aliases "icmp-host-prohibited",
-// "icmp-net-prohibited" (both as admin-prohibited, the closest fwd sends)
-// and "tcp-rst".
+// also accepts iptables' alias "tcp-rst".
 func ParseRejectKind(s string) (RejectKind, bool) {
-	switch s {
-	case "icmp-host-prohibited", "icmp-net-prohibited":
-		return RejectAdminProhibited, true
-	case "tcp-rst":
+	if s == "tcp-rst" {
 		return RejectTCPReset, true
 	}
 	for i, n := range rejectNames {

@@ -118,7 +118,7 @@ func TestRuleErrors(t *testing.T) {
 		{"target without jump", "filter.forward", `target = "x"`, `target needs an action (action = "goto" or action = "jump")`},
 		{"jump to builtin", "filter.forward", "action = \"jump\"\ntarget = \"input\"", `cannot jump to built-in chain "input"`},
 		{"mark target two ops", "mangle.forward", "action = \"mark\"\nset_mark = 1\nor_mark = 2", `action mark needs exactly one of set_mark, and_mark, or_mark, xor_mark`},
-		{"reject_with typo", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-port-unreach\"", `reject_with: string "icmp-port-unreach" is not one of icmp-port-unreachable, icmp-net-unreachable, icmp-host-unreachable, icmp-proto-unreachable, icmp-admin-prohibited, tcp-reset; did you mean "icmp-port-unreachable"?`},
+		{"reject_with typo", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-port-unreach\"", `reject_with: string "icmp-port-unreach" is not one of icmp-port-unreachable, icmp-net-unreachable, icmp-host-unreachable, icmp-proto-unreachable, icmp-net-prohibited, icmp-host-prohibited, icmp-admin-prohibited, tcp-reset; did you mean "icmp-port-unreachable"?`},
 		{"dnat bad to", "nat.prerouting", "proto = \"tcp\"\naction = \"dnat\"\nto = \"1.2.3:80\"", `to: "1.2.3:80" is not ADDR[-ADDR][:PORT[-PORT]]`},
 		{"mac_src at output", "filter.output", `mac_src = "00:11:22:33:44:55"`, `mac_src cannot be used in chain output (reached from output or postrouting): packets there have no received frame`},
 	}

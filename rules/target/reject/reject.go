@@ -23,7 +23,7 @@ func (Reject) Module() pipeline.ModuleInfo {
 func (*Reject) Options() []string { return []string{"reject_with"} }
 
 var allowed = []string{"icmp-port-unreachable", "icmp-net-unreachable", "icmp-host-unreachable",
-	"icmp-proto-unreachable", "icmp-admin-prohibited", "icmp-host-prohibited", "icmp-net-prohibited", "tcp-reset"}
+	"icmp-proto-unreachable", "icmp-admin-prohibited", "icmp-host-prohibited", "icmp-net-prohibited", "tcp-reset", "tcp-rst"}
 
 // Decode reads reject_with and checks the place.
 func (t *Reject) Decode(d *rules.Decoder) bool {
@@ -47,7 +47,7 @@ func (t *Reject) Decode(d *rules.Decoder) bool {
 		if x := config.Suggest(s, allowed); x != "" {
 			sg = "; did you mean \"" + x + "\"?"
 		}
-		d.Errorf(kv.Pos, "reject_with: %s is not one of icmp-port-unreachable, icmp-net-unreachable, icmp-host-unreachable, icmp-proto-unreachable, icmp-admin-prohibited, tcp-reset%s", config.Describe(kv.Value.V), sg)
+		d.Errorf(kv.Pos, "reject_with: %s is not one of icmp-port-unreachable, icmp-net-unreachable, icmp-host-unreachable, icmp-proto-unreachable, icmp-net-prohibited, icmp-host-prohibited, icmp-admin-prohibited, tcp-reset%s", config.Describe(kv.Value.V), sg)
 		return false
 	}
 	if k == packet.RejectTCPReset {

@@ -71,7 +71,7 @@ action = "accept"
 	}{
 		{"tcp reset", tcp("10.1.1.1", 40000, "192.0.2.7", 113, header.TCPFlagSYN), 1, packet.RejectTCPReset},
 		{"default port unreachable", udp("10.1.1.1", 40000, "192.0.2.7", 53), 2, packet.RejectPortUnreach},
-		{"prohibited", tcp("10.1.1.1", 40000, "192.0.2.7", 22, header.TCPFlagSYN), 3, packet.RejectAdminProhibited},
+		{"prohibited", tcp("10.1.1.1", 40000, "192.0.2.7", 22, header.TCPFlagSYN), 3, packet.RejectHostProhibited},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

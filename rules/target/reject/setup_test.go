@@ -27,8 +27,9 @@ func TestSetup(t *testing.T) {
 		{"host", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-host-unreachable\"", "REJECT all -- 0.0.0.0/0 0.0.0.0/0 reject-with icmp-host-unreachable"},
 		{"proto", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-proto-unreachable\"", "REJECT all -- 0.0.0.0/0 0.0.0.0/0 reject-with icmp-proto-unreachable"},
 		{"admin", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-admin-prohibited\"", "REJECT all -- 0.0.0.0/0 0.0.0.0/0 reject-with icmp-admin-prohibited"},
-		{"host prohibited alias", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-host-prohibited\"", "REJECT all -- 0.0.0.0/0 0.0.0.0/0 reject-with icmp-admin-prohibited"},
-		{"net prohibited alias", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-net-prohibited\"", "REJECT all -- 0.0.0.0/0 0.0.0.0/0 reject-with icmp-admin-prohibited"},
+		{"host prohibited", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-host-prohibited\"", "REJECT all -- 0.0.0.0/0 0.0.0.0/0 reject-with icmp-host-prohibited"},
+		{"net prohibited", "filter.forward", "action = \"reject\"\nreject_with = \"icmp-net-prohibited\"", "REJECT all -- 0.0.0.0/0 0.0.0.0/0 reject-with icmp-net-prohibited"},
+		{"iptables tcp-rst alias", "filter.input", "proto = \"tcp\"\naction = \"reject\"\nreject_with = \"tcp-rst\"", "REJECT tcp -- 0.0.0.0/0 0.0.0.0/0 reject-with tcp-reset"},
 		{"tcp reset", "filter.input", "proto = \"tcp\"\naction = \"reject\"\nreject_with = \"tcp-reset\"", "REJECT tcp -- 0.0.0.0/0 0.0.0.0/0 reject-with tcp-reset"},
 		{"user chain", "filter.refuse", "proto = \"udp\"\naction = \"reject\"", "REJECT udp -- 0.0.0.0/0 0.0.0.0/0 reject-with icmp-port-unreachable"},
 	}
@@ -44,13 +45,12 @@ func TestSetup(t *testing.T) {
 		})
 	}
 
-	const kinds = " is not one of icmp-port-unreachable, icmp-net-unreachable, icmp-host-unreachable, icmp-proto-unreachable, icmp-admin-prohibited, tcp-reset"
+	const kinds = " is not one of icmp-port-unreachable, icmp-net-unreachable, icmp-host-unreachable, icmp-proto-unreachable, icmp-net-prohibited, icmp-host-prohibited, icmp-admin-prohibited, tcp-reset"
 	bad := []struct {
 		name, chain, keys, err string
 	}{
 		{"misspelt", "filter.input", "action = \"reject\"\nreject_with = \"icmp-port-unreachabel\"", `t.toml:3:1: reject_with: string "icmp-port-unreachabel"` + kinds + `; did you mean "icmp-port-unreachable"?`},
 		{"not for reject", "filter.input", "action = \"reject\"\nreject_with = \"icmp-frag-needed\"", `t.toml:3:1: reject_with: string "icmp-frag-needed"` + kinds},
-		{"iptables tcp-rst", "filter.input", "proto = \"tcp\"\naction = \"reject\"\nreject_with = \"tcp-rst\"", `t.toml:4:1: reject_with: string "tcp-rst"` + kinds + `; did you mean "tcp-reset"?`},
 		{"integer", "filter.input", "action = \"reject\"\nreject_with = 3", `t.toml:3:1: reject_with: integer 3` + kinds},
 		{"reset without proto", "filter.input", "action = \"reject\"\nreject_with = \"tcp-reset\"", `t.toml:3:1: reject_with tcp-reset needs proto = "tcp" (only TCP segments can be reset)`},
 		{"reset on tcp and udp", "filter.input", "proto = [\"tcp\", \"udp\"]\naction = \"reject\"\nreject_with = \"tcp-reset\"", `t.toml:4:1: reject_with tcp-reset needs proto = "tcp" (only TCP segments can be reset)`},
