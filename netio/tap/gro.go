@@ -88,10 +88,16 @@ func sameFlow(a, b []byte, hdrLen int) bool {
 // run (1 when frames[0] merges with nothing): TCP segments (tcpRun) or
 // UDP datagrams (udpRun).
 func coalesceRun(frames [][]byte, offset int) int {
-	if f := frames[0][offset:]; len(f) > header.EthernetMinSize+9 && f[header.EthernetMinSize+9] == header.ProtoUDP {
+	if isUDP(frames[0][offset:]) {
 		return udpRun(frames, offset)
 	}
 	return tcpRun(frames, offset)
+}
+
+// isUDP reports whether the frame's IP protocol byte says UDP (udpRun
+// checks the rest).
+func isUDP(f []byte) bool {
+	return len(f) > header.EthernetMinSize+9 && f[header.EthernetMinSize+9] == header.ProtoUDP
 }
 
 // tcpRun is coalesceRun for TCP.

@@ -323,7 +323,10 @@ func (q *Queue) writeLoop(fd uintptr) bool {
 			q.Stats.SuperFrames.Add(1)
 		} else if q.vnet {
 			if q.coalesce {
-				if k = coalesceRun(q.wbufs[q.wn:], q.woff); k > 1 {
+				// UDP only where the kernel takes USO super-frames.
+				if isUDP(q.wbufs[q.wn][q.woff:]) && !q.uso {
+					k = 1
+				} else if k = coalesceRun(q.wbufs[q.wn:], q.woff); k > 1 {
 					w, start = coalesce(q.groBuf, q.wbufs[q.wn:], q.woff, k), 0
 				}
 			}

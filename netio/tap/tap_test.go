@@ -604,7 +604,8 @@ func udpSocketIn(ns string, addr [4]byte, port int) (int, error) {
 // TestTAPPassUSOWhole: with SetPassGSO the kernel's USO super-frame comes
 // out of Read whole (virtio header before it, HdrLen the header bytes),
 // and WriteVnet hands it back to the kernel whole: turned around to a
-// socket in the namespace, it arrives as the four datagrams.
+// socket in the namespace, it arrives as the four datagrams. Written as
+// four datagrams, Write merges them into one super-frame again.
 func TestTAPPassUSOWhole(t *testing.T) {
 	needRoot(t)
 	ns := newNetns(t)
@@ -666,13 +667,37 @@ func TestTAPPassUSOWhole(t *testing.T) {
 	tv := unix.Timeval{Sec: 2}
 	unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	buf := make([]byte, 2000)
-	for k := 0; k < 4; k++ {
-		n, _, err := unix.Recvfrom(rx, buf, 0)
-		if err != nil {
-			t.Fatalf("datagram %d: %v", k, err)
-		}
-		if n != 1000 || buf[0] != byte(k) || buf[999] != byte(k) {
-			t.Fatalf("datagram %d: %d bytes starting %d", k, n, buf[0])
+	recv4 := func(how string) {
+		t.Helper()
+		for k := 0; k < 4; k++ {
+			n, _, err := unix.Recvfrom(rx, buf, 0)
+			if err != nil {
+				t.Fatalf("%s: datagram %d: %v", how, k, err)
+			}
+			if n != 1000 || buf[0] != byte(k) || buf[999] != byte(k) {
+				t.Fatalf("%s: datagram %d: %d bytes starting %d", how, k, n, buf[0])
+			}
 		}
 	}
+	recv4("written whole")
+
+	// The four datagrams written one by one are merged into one USO
+	// super-frame by Write, and arrive the same.
+	segs, segSizes := makeBufs(4, testOff+2000)
+	n, err := Segment(f, h, segs, segSizes, testOff)
+	if err != nil || n != 4 {
+		t.Fatalf("Segment: %d, %v", n, err)
+	}
+	for i := range segs {
+		segs[i] = segs[i][:testOff+segSizes[i]]
+	}
+	st := &d.Queues()[0].Stats
+	before := st.SuperFrames.Load()
+	if n, err := d.Write(segs, testOff); n != 4 || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if got := st.SuperFrames.Load() - before; got != 1 {
+		t.Fatalf("%d super-frames written for 4 datagrams of one flow, want 1", got)
+	}
+	recv4("merged by Write")
 }
