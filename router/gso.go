@@ -131,7 +131,9 @@ func markGSO(p *packet.Packet, hdr []byte) {
 	if h.gsoType == gsoNone || h.gsoSize == 0 {
 		return
 	}
-	p.Meta = metaGSO | uint64(h.gsoType&^gsoECN)<<metaTypeShift | uint64(h.gsoSize)
+	// The type keeps its ECN bit (a CWR segment): the kernel that
+	// segments it again clears CWR after the first segment.
+	p.Meta = metaGSO | uint64(h.gsoType)<<metaTypeShift | uint64(h.gsoSize)
 	// The largest segment as an IP datagram: headers plus one segment.
 	seg := max(int(h.hdrLen)-header.EthernetMinSize, 0) + int(h.gsoSize)
 	p.MaxFrag = uint16(min(seg, len(p.Data), 0xffff))
@@ -144,6 +146,7 @@ func gsoHeaders(dg []byte, gsoType uint8) (ihl, l4 int) {
 		return 0, 0
 	}
 	ihl = int(dg[0]&0xf) * 4
+	gsoType &^= gsoECN
 	switch {
 	case gsoType == gsoUDPL4 && dg[9] == header.ProtoUDP && len(dg) >= ihl+header.UDPSize:
 		return ihl, header.UDPSize
@@ -162,7 +165,8 @@ func gsoHeaders(dg []byte, gsoType uint8) (ihl, l4 int) {
 func (e *egress) sendGSO(pkt *packet.Packet, out int, mac [6]byte) {
 	d := e.d
 	ifc := &d.Ifaces[out]
-	gsoType := uint8(pkt.Meta >> metaTypeShift)
+	fullType := uint8(pkt.Meta >> metaTypeShift)
+	gsoType := fullType &^ gsoECN
 	gsoSize := int(uint16(pkt.Meta))
 	buf := pkt.Buffer()
 	dg := pkt.Data
@@ -191,7 +195,7 @@ func (e *egress) sendGSO(pkt *packet.Packet, out int, mac [6]byte) {
 	encap(buf[frameOff:], mac, ifc.MAC)
 	h := vnetHdr{
 		flags:      vnetNeedsCsum,
-		gsoType:    gsoType,
+		gsoType:    fullType,
 		hdrLen:     uint16(header.EthernetMinSize + ihl + l4),
 		gsoSize:    uint16(gsoSize),
 		csumStart:  uint16(header.EthernetMinSize + ihl),

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"fwd/config"
@@ -197,6 +198,26 @@ func TestDataplaneGSO(t *testing.T) {
 		}
 		if got := d.Pipeline.Stats().IfOut[1]; got != 1 {
 			t.Fatalf("if.wan0.out %d, want 1 (one datagram through the pipeline)", got)
+		}
+	})
+	t.Run("tcp with the ECN bit keeps it", func(t *testing.T) {
+		lan, wan, _ := startGSODataplane(t, tap.PassTCP|tap.PassUDP)
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IPv4(192, 168, 1, 10).To4(), DstIP: net.IPv4(198, 51, 100, 20).To4(), Flags: layers.IPv4DontFragment}
+		tcp := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1000, Ack: 1, ACK: true, CWR: true, Window: 1000}
+		tcp.SetNetworkLayerForChecksum(ip)
+		f := frame(t, hostMAC, macOf("lan0"), ip, tcp, gopacket.Payload(bytes.Repeat([]byte{0xab}, 4000)))
+		h := tap.VirtioNetHdr{Flags: tap.VirtioNetHdrFNeedsCsum, GSOType: tap.VirtioNetHdrGSOTCPv4 | tap.VirtioNetHdrGSOECN, HdrLen: 54, GSOSize: 1000, CsumStart: 34, CsumOffset: 16}
+		in := make([]byte, tap.VirtioNetHdrLen, tap.VirtioNetHdrLen+len(f))
+		h.Encode(in)
+		lan.Put(append(in, f...))
+		out := wan.getIP(t)
+		if out == nil {
+			t.Fatal("nothing forwarded")
+		}
+		var got tap.VirtioNetHdr
+		got.Decode(out)
+		if got != h {
+			t.Fatalf("virtio header %+v, want %+v", got, h)
 		}
 	})
 	t.Run("cut when the egress takes no USO", func(t *testing.T) {
