@@ -170,6 +170,9 @@ type Packet struct {
 	RejectWith RejectKind
 	// Timestamp is the capture time or receive time, unix nanoseconds.
 	Timestamp int64
+	// Worker is the number of the runner (worker) running the packet, set
+	// as a batch enters it; stages with per-worker state index by it.
+	Worker uint8
 	// Meta is for the device: e.g. an NFQUEUE packet id.
 	Meta uint64
 }

@@ -223,6 +223,7 @@ type Runner struct {
 	next    []*packet.Packet
 	alive   []bool
 	sub     []int32 // the packets at the hook being run, by batch index
+	id      uint8   // this runner's number, written into each packet's Worker
 }
 
 // NewRunner returns a runner that hands finished packets to out.
@@ -234,6 +235,7 @@ func (p *Pipeline) NewRunner(out Output) *Runner {
 	r := &Runner{p: p, out: out, Stats: newStats(nIf)}
 	for {
 		old := p.runners.Load()
+		r.id = uint8(len(*old))
 		nw := append(append([]*Runner{}, (*old)...), r)
 		if p.runners.CompareAndSwap(old, &nw) {
 			break
@@ -328,6 +330,7 @@ func (r *Runner) run(batch []*packet.Packet) {
 	alive := r.alive[:n]
 	for i := range alive {
 		alive[i] = true
+		batch[i].Worker = r.id
 	}
 	trace := r.p.Trace
 	// Hook by hook, in order: gather the packets at the hook, then run each

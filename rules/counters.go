@@ -8,14 +8,10 @@ import (
 )
 
 // counters holds packets and bytes for every rule and policy slot, in
-// stripes: a packet counts in the stripe its flow hashes to, so workers
-// handling different flows (NFQUEUE queues and TAP workers are steered by
-// flow) touch different cache lines. Stripes are padded apart by a cache
-// line at least. Reads sum the stripes; nothing locks.
-//
-// The Stage API gives no worker id, and Go has no public per-P storage, so
-// the flow hash stands in for "per core"; with flow steering it is the
-// same thing.
+// stripes: a packet counts in the stripe of the worker running it
+// (pkt.Worker), so two workers never write one cache line, whichever
+// flows they run. Stripes are padded apart by a cache line at least.
+// Reads sum the stripes; nothing locks.
 type counters struct {
 	c      []atomic.Uint64
 	stride int // uint64s per stripe
@@ -32,9 +28,7 @@ func newCounters(slots int) *counters {
 }
 
 func (c *counters) stripe(pkt *packet.Packet) int {
-	s, d := addrU32(pkt.Parsed.Src), addrU32(pkt.Parsed.Dst)
-	h := (s ^ d) * 0x9e3779b1 // symmetric: both directions of a flow share a stripe
-	return int((h>>16)&c.mask) * c.stride
+	return int(uint32(pkt.Worker)&c.mask) * c.stride
 }
 
 func (c *counters) add(base, slot int, bytes uint64) {

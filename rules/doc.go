@@ -81,11 +81,9 @@
 //
 // Every rule and every built-in chain's policy counts packets and bytes
 // (the IP datagram length). Counters are striped: a packet counts in the
-// stripe its flow (source^destination address) hashes to, one stripe per
-// two procs up to 64, each a cache line apart; workers handling different
-// flows do not share lines, reads sum the stripes, nothing locks. The Stage
-// API has no worker id, so the flow stands in for the core; with flow
-// steering (NFQUEUE queues, TAP workers) they are the same.
+// stripe of the worker running it (pkt.Worker, set by the runner), one
+// stripe per two procs up to 64, each a cache line apart; two workers
+// never write one line, reads sum the stripes, nothing locks.
 //
 // On recompile, a rule keeps its counters when its identity is unchanged:
 // table, chain, and its name key, or, without a name, its keys and values
