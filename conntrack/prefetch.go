@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"fwd/header"
 	"fwd/internal/prefetch"
 	"fwd/packet"
 )
@@ -91,4 +92,50 @@ func (s *shard) prefetchSlot(idx uint32) *Conn {
 	c := &ch[idx&(chunkSize-1)]
 	prefetch.Span(unsafe.Pointer(c), sizeofConn)
 	return c
+}
+
+// Owner returns which of n workers should run pkt (whose Parsed summary
+// is decoded) so that every packet of a connection - both directions,
+// before and after NAT, and the ICMP errors quoting it - runs on one
+// worker: the worker of the connection's home shard, home mod n. It finds
+// the connection as the prefetch pass does, in the indexes without a
+// lock (a NATed reply tuple through the alias index), so a device can
+// steer a packet before any worker takes it. A packet of no connection
+// goes to the worker of its own tuple's shard, the home of the
+// connection it may make; one conntrack does not look up by tuple (a
+// fragment, a malformed packet) by a symmetric hash of its addresses.
+//
+// With packets steered so, each shard's lock and connections are used
+// by one worker only, and the established path shares no written cache
+// line between workers. Owner does not change pkt.
+func (t *Table) Owner(pkt *packet.Packet, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	p := &pkt.Parsed
+	var tu Tuple
+	ok := packetTuple(p, &tu)
+	if !ok && p.Proto == packet.ICMP && p.InnerOK {
+		// An error: the quoted packet's tuple (the hash is symmetric, so
+		// its reverse, the one conntrack looks up, hashes alike).
+		in := &p.Inner
+		tu = Tuple{Src: in.Src, Dst: in.Dst, Proto: in.Proto}
+		if in.Proto == header.ProtoTCP || in.Proto == header.ProtoUDP || in.Proto == header.ProtoICMP {
+			tu.SrcPort, tu.DstPort = in.SrcPort, in.DstPort
+			if in.Proto == header.ProtoICMP {
+				tu.DstPort = uint16(in.ICMPType) << 8
+			}
+		}
+		ok = true
+	}
+	if !ok {
+		a := Tuple{Src: p.Src, Dst: p.Dst}
+		return int(t.shardOf(hashTuple(&a, t.seed)).id) % n
+	}
+	h := hashTuple(&tu, t.seed)
+	s := t.shardOf(h)
+	if c := t.prefetchConn(s, uint32(h)); c != nil {
+		return int(c.home) % n // fixed when the slab chunk was made: no lock needed
+	}
+	return int(s.id) % n
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"fwd/header"
 	"fwd/packet"
 	"fwd/pipeline"
 )
@@ -180,5 +181,45 @@ func TestPrefetchWrongHint(t *testing.T) {
 	}
 	if checked["same shard"] == 0 || checked["alias"] == 0 {
 		t.Fatalf("cases not met: %v", checked)
+	}
+}
+
+// Owner steers every packet of a connection to one worker: the original
+// direction, the reply (NATed or not), and an ICMP error quoting the
+// original; a packet of no connection goes where the connection it makes
+// will live.
+func TestOwnerKeepsAConnectionOnOneWorker(t *testing.T) {
+	tab, _ := newTestTable(t, func(c *Config) { c.MaxEntries = 4096 })
+	natConns(t, tab, 300)
+	spread := map[int]int{}
+	for i := 0; i < 300; i++ {
+		orig, reply := natPacket(t, i, Original), natPacket(t, i, Reply)
+		src := [4]byte{192, 168, byte(i >> 8), byte(i)}
+		quoted := buildTCP(src, srvAddr, 40000, 443, fACK, 2, 10, 1000, nil, 0)[:28]
+		icmpErr := decode(t, buildICMP([4]byte{198, 51, 100, 1}, src, header.ICMPDestUnreach, 1, 0, quoted))
+		for _, n := range []int{2, 3, 4} {
+			w := tab.Owner(orig, n)
+			if r := tab.Owner(reply, n); r != w {
+				t.Fatalf("flow %d (NATed %v), %d workers: original on %d, reply on %d", i, i%2 == 0, n, w, r)
+			}
+			if e := tab.Owner(icmpErr, n); e != w {
+				t.Fatalf("flow %d, %d workers: the ICMP error on %d, the connection on %d", i, n, e, w)
+			}
+			if n == 2 {
+				spread[w]++
+			}
+		}
+	}
+	if spread[0] < 100 || spread[1] < 100 {
+		t.Fatalf("300 connections over two workers: %v", spread)
+	}
+	// A new flow: its owner is the home of the connection it makes.
+	for i := 0; i < 50; i++ {
+		p := decode(t, buildUDP([4]byte{10, 7, 0, byte(i)}, srvAddr, 9, 9, 8))
+		w := tab.Owner(p, 4)
+		run(tab, p)
+		if c := p.CT.(*Conn); int(c.home)%4 != w {
+			t.Fatalf("new flow %d steered to %d, its connection lives in shard %d", i, w, c.home)
+		}
 	}
 }
