@@ -99,8 +99,8 @@ func (s *shard) prefetchSlot(idx uint32) *Conn {
 // before and after NAT, and the ICMP errors quoting it - runs on one
 // worker: the worker of the connection's home shard, home mod n. It finds
 // the connection as the prefetch pass does, in the indexes without a
-// lock (a NATed reply tuple through the alias index), so a device can
-// steer a packet before any worker takes it. A packet of no connection
+// lock (a NATed reply tuple through the alias index; no connection is
+// read), so a device can steer a packet before any worker takes it. A packet of no connection
 // goes to the worker of its own tuple's shard, the home of the
 // connection it may make; one conntrack does not look up by tuple (a
 // fragment, a malformed packet) by a symmetric hash of its addresses.
@@ -112,10 +112,43 @@ func (t *Table) Owner(pkt *packet.Packet, n int) int {
 	if n <= 1 {
 		return 0
 	}
+	h := t.ownerHash(pkt)
+	return int(t.shardOf(h).homeOf(uint32(h))) % n
+}
+
+// Owners sets owner[i] to Owner(batch[i], n), for a batch: the alias
+// index slots of all its packets are fetched together, so their misses
+// overlap as the prefetch pass's do.
+func (t *Table) Owners(batch []*packet.Packet, n int, owner []int) {
+	if n <= 1 {
+		clear(owner[:len(batch)])
+		return
+	}
+	var hs [64]uint64
+	for len(batch) > 0 {
+		k := min(len(batch), len(hs))
+		for i, pkt := range batch[:k] {
+			h := t.ownerHash(pkt)
+			hs[i] = h
+			alias := *t.shardOf(h).aliasp.Load()
+			prefetch.Line(unsafe.Pointer(&alias[uint32(h)&uint32(len(alias)-1)]))
+		}
+		for i, h := range hs[:k] {
+			owner[i] = int(t.shardOf(h).homeOf(uint32(h))) % n
+		}
+		batch, owner = batch[k:], owner[k:]
+	}
+}
+
+// ownerHash is the hash Owner steers pkt by: its tuple's, an ICMP
+// error's quoted tuple's, or its addresses'.
+func (t *Table) ownerHash(pkt *packet.Packet) uint64 {
 	p := &pkt.Parsed
 	var tu Tuple
-	ok := packetTuple(p, &tu)
-	if !ok && p.Proto == packet.ICMP && p.InnerOK {
+	if packetTuple(p, &tu) {
+		return hashTuple(&tu, t.seed)
+	}
+	if p.Proto == packet.ICMP && p.InnerOK {
 		// An error: the quoted packet's tuple (the hash is symmetric, so
 		// its reverse, the one conntrack looks up, hashes alike).
 		in := &p.Inner
@@ -126,16 +159,28 @@ func (t *Table) Owner(pkt *packet.Packet, n int) int {
 				tu.DstPort = uint16(in.ICMPType) << 8
 			}
 		}
-		ok = true
+		return hashTuple(&tu, t.seed)
 	}
-	if !ok {
-		a := Tuple{Src: p.Src, Dst: p.Dst}
-		return int(t.shardOf(hashTuple(&a, t.seed)).id) % n
+	a := Tuple{Src: p.Src, Dst: p.Dst}
+	return hashTuple(&a, t.seed)
+}
+
+// homeOf returns the home shard of the connection whose tuple hashes to
+// h in s, read without the lock: a connection of another shard if s's
+// alias index holds h (a NATed reply tuple: the alias keeps all 32 bits
+// of the hash, so a stranger matches once in four billion), else s
+// itself - its main index holds only its own connections, and a tuple
+// of no connection will make one here. It reads no Conn.
+func (s *shard) homeOf(h uint32) uint8 {
+	alias := *s.aliasp.Load()
+	m := uint32(len(alias) - 1)
+	for j := h & m; ; j = (j + 1) & m {
+		v := atomic.LoadUint64(&alias[j])
+		if v == 0 {
+			return s.id
+		}
+		if uint32(v>>32) == h {
+			return refHome(uint32(v))
+		}
 	}
-	h := hashTuple(&tu, t.seed)
-	s := t.shardOf(h)
-	if c := t.prefetchConn(s, uint32(h)); c != nil {
-		return int(c.home) % n // fixed when the slab chunk was made: no lock needed
-	}
-	return int(s.id) % n
 }
