@@ -26,14 +26,28 @@
 // packet either way. Memory is about 205 bytes per connection at 1M
 // entries, index included.
 //
+// Batches (prefetch.go): the runner calls Stage.Prefetch on a sub-batch
+// before Process on each packet. It hashes every packet's tuple, starts
+// loading the index slots, then reads them and starts loading the Conns
+// they name, without locks (the indexes and slab chunks are published
+// with atomics); each packet keeps the hash and the Conn as a hint
+// (pkt.CTHash, pkt.CTHint) that lookup checks under the lock. At 1M
+// connections this overlaps the two misses of 32 lookups instead of
+// paying them one after another (about 130 ns a packet instead of 460).
+// Owner and Owners name the worker a packet's connection belongs to (its
+// home shard mod the workers), for a device that steers packets so that
+// every packet of a connection, both directions and both sides of the
+// NAT, runs on one worker.
+//
 // Limits and expiry: max_entries is enforced at insertion; when full, the
 // oldest entry that is not ASSURED is evicted (early_drop, looking at 8
 // shards first, then all), and only when nothing can go is the packet
 // dropped as table-full. Timeouts run on the pipeline clock. Expired
 // entries are freed when a lookup meets them and by an incremental reaper
 // that walks a few slab slots of a shard every 16 lookups in it; Reap
-// lets a housekeeping loop do the same when traffic is idle. There is no
-// goroutine per entry and no sweep of the whole table.
+// (run by the stage's Tick) does the same when traffic is idle. There is
+// no goroutine per entry and no sweep of the whole table. Listing and
+// deleting hold a shard's lock for 256 slab slots at a time at most.
 //
 // Allocation: the per-packet path allocates nothing. Unconfirmed
 // connections come from a sync.Pool (a packet dropped before confirm
