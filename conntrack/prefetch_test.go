@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -221,5 +222,74 @@ func TestOwnerKeepsAConnectionOnOneWorker(t *testing.T) {
 		if c := p.CT.(*Conn); int(c.home)%4 != w {
 			t.Fatalf("new flow %d steered to %d, its connection lives in shard %d", i, w, c.home)
 		}
+	}
+}
+
+// Two workers run batches through Prefetch and Process while connections
+// are made, NATed, deleted and listed: the prefetcher's lock-free reads
+// of the indexes and slab chunks race with nothing (run under -race), and
+// every packet still gets a state.
+func TestPrefetchConcurrent(t *testing.T) {
+	tab, clk := newTestTable(t, func(c *Config) { c.MaxEntries = 1 << 12 })
+	st := &Stage{t: tab}
+	rounds := 300
+	if testing.Short() {
+		rounds = 60
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			batch := make([]*packet.Packet, 32)
+			sub := make([]int32, 32)
+			for r := 0; r < rounds; r++ {
+				for i := range batch {
+					f := (r*37 + i*11 + w) % 500
+					src := [4]byte{10, byte(w), byte(f >> 8), byte(f)}
+					if i%2 == 0 {
+						batch[i] = decode(t, buildUDP(src, srvAddr, 5000, 53, 8))
+					} else {
+						batch[i] = decode(t, buildUDP(srvAddr, [4]byte{203, 0, 113, 2}, 53, uint16(20000+f), 8))
+					}
+					sub[i] = int32(i)
+				}
+				st.Prefetch(batch, sub)
+				for i, p := range batch {
+					st.Process(p)
+					if p.CTState == packet.CTNone {
+						t.Error("no state")
+						return
+					}
+					if c, ok := p.CT.(*Conn); ok && c != nil && !c.Confirmed() && i%4 == 0 {
+						c.SetReplyTuple(Tuple{Src: srvAddr, Dst: [4]byte{203, 0, 113, 2}, SrcPort: 53, DstPort: uint16(20000 + (r*37+i*11+w)%500)})
+					}
+					tab.Confirm(p)
+				}
+			}
+		}(w)
+	}
+	var hk sync.WaitGroup
+	hk.Add(1)
+	go func() {
+		defer hk.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			tab.Delete(func(e *Entry) bool { return e.Orig.Src[3]%7 == 0 })
+			tab.Range(func(*Entry) bool { return true })
+			clk.Advance(time.Second)
+			tab.Reap(64)
+		}
+	}()
+	wg.Wait()
+	close(done)
+	hk.Wait()
+	if st := tab.Stats(); st.Found == 0 || st.Insert == 0 {
+		t.Fatalf("nothing found or inserted: %+v", st)
 	}
 }
