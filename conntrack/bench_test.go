@@ -67,6 +67,26 @@ func newBenchFlows(tb testing.TB, n, max int) *benchFlows {
 	return bf
 }
 
+// randomOrder is a long random sequence of flow numbers below n (read
+// with a mask), so consecutive packets hit unrelated connections.
+func randomOrder(n int) []uint32 {
+	order := make([]uint32, 1<<20)
+	for i := range order {
+		order[i] = uint32(rand.IntN(n))
+	}
+	return order
+}
+
+// established points the packet at flow f, original direction for even
+// i and reply for odd, as an ACK of the established connection.
+func (bf *benchFlows) established(f, i int) {
+	if i&1 == 0 {
+		bf.setFlow(f, Original, fACK, 1001, 5001)
+	} else {
+		bf.setFlow(f, Reply, fACK, 5001, 1001)
+	}
+}
+
 // BenchmarkEstablished is the lookup plus TCP update of an established
 // flow, chosen at random among n live flows, alternating directions.
 func BenchmarkEstablished(b *testing.B) {
@@ -76,20 +96,12 @@ func BenchmarkEstablished(b *testing.B) {
 	}{{"10k", 10_000}, {"1M", 1_000_000}} {
 		b.Run(size.name, func(b *testing.B) {
 			bf := newBenchFlows(b, size.n, 2*size.n)
-			order := make([]uint32, 1<<20)
-			for i := range order {
-				order[i] = uint32(rand.IntN(size.n))
-			}
+			order := randomOrder(size.n)
 			runtime.GC()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				f := int(order[i&(len(order)-1)])
-				if i&1 == 0 {
-					bf.setFlow(f, Original, fACK, 1001, 5001)
-				} else {
-					bf.setFlow(f, Reply, fACK, 5001, 1001)
-				}
+				bf.established(int(order[i&(len(order)-1)]), i)
 				bf.tab.Track(bf.pkt)
 			}
 			b.StopTimer()
@@ -220,22 +232,14 @@ func BenchmarkEstablishedBatch(b *testing.B) {
 					pkts[i] = decode(b, buildTCP(cliAddr, srvAddr, 1, 443, fACK, 1, 1, 1000, nil, 0))
 					sub[i] = int32(i)
 				}
-				order := make([]uint32, 1<<20)
-				for i := range order {
-					order[i] = uint32(rand.IntN(size.n))
-				}
+				order := randomOrder(size.n)
 				runtime.GC()
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i += batch {
 					for k, pkt := range pkts {
 						bf.pkt = pkt
-						f := int(order[(i+k)&(len(order)-1)])
-						if k&1 == 0 {
-							bf.setFlow(f, Original, fACK, 1001, 5001)
-						} else {
-							bf.setFlow(f, Reply, fACK, 5001, 1001)
-						}
+						bf.established(int(order[(i+k)&(len(order)-1)]), k)
 						pkt.CTState, pkt.CT = 0, nil
 					}
 					if pf {
