@@ -266,6 +266,16 @@ func TestDefaults(t *testing.T) {
 	if c.Control.Metrics != ":9100" || c.Control.Socket != "/run/fwd/fwd.sock" {
 		t.Errorf("control = %+v", c.Control)
 	}
+	if n := c.NAT; n.Filtering != "address-and-port-dependent" || n.MappingTimeout != 5*time.Minute || !n.Hairpin {
+		t.Errorf("nat_behavior defaults = %+v", n)
+	}
+	c, err = Parse("n.toml", []byte("[nat_behavior]\nfiltering = \"address-dependent\"\nmapping_timeout = \"1h\"\nhairpin = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.NAT; n.Filtering != "address-dependent" || n.MappingTimeout != time.Hour || n.Hairpin {
+		t.Errorf("nat_behavior = %+v", n)
+	}
 }
 
 // base is a valid prefix that error cases build on (lines 1-8).
@@ -364,6 +374,21 @@ func TestErrors(t *testing.T) {
 			name: "bad size",
 			src:  "[fragments]\nmax_memory = \"4 gigs\"\n",
 			want: `t.toml:2:1: max_memory: "4 gigs" is not a size like "4MiB", "512KiB", "1MB" or a number of bytes`,
+		},
+		{
+			name: "nat filtering typo",
+			src:  "[nat_behavior]\nfiltering = \"endpoint-independant\"\n",
+			want: `t.toml:2:1: filtering: "endpoint-independant" is not one of address-and-port-dependent, address-dependent, endpoint-independent; did you mean "endpoint-independent"?`,
+		},
+		{
+			name: "nat mapping timeout under RFC 4787's 2 minutes",
+			src:  "[nat_behavior]\nmapping_timeout = \"30s\"\n",
+			want: `t.toml:2:1: mapping_timeout: 30s is under the 2 minutes RFC 4787 (REQ-5) allows a mapping`,
+		},
+		{
+			name: "nat_behavior unknown key",
+			src:  "[nat_behavior]\nhairpn = true\n",
+			want: `t.toml:2:1: unknown key "hairpn" in [nat_behavior]; did you mean "hairpin"?`,
 		},
 		{
 			name: "bad overlap policy",

@@ -77,6 +77,7 @@ type Config struct {
 	Conntrack  Conntrack
 	Fragments  Fragments
 	ICMP       ICMP
+	NAT        NATBehavior
 	Control    Control
 	Sets       []*Set   // in file order
 	Chains     []*Chain // every [TABLE.CHAIN], in file order
@@ -143,6 +144,23 @@ type Fragments struct {
 type ICMP struct {
 	RatePerSec float64 // tokens a second; 0 = unlimited
 	RateBurst  int
+}
+
+// NATBehavior is [nat_behavior]: how NAT maps and filters (RFC 4787,
+// RFC 5382, RFC 5508). The rule chains of the nat table are under [nat].
+type NATBehavior struct {
+	// Filtering is how packets from outside that match no connection are
+	// let in to a mapping: "address-and-port-dependent" (the default, as
+	// Linux: only the endpoints the inside host sent to),
+	// "address-dependent" or "endpoint-independent".
+	Filtering string
+	// MappingTimeout is how long a mapping outlives its last connection
+	// (at least 2 minutes, RFC 4787 REQ-5).
+	MappingTimeout time.Duration
+	// Hairpin: a DNATed connection from inside to the router's public
+	// address gets its source NATed too, so replies come back through
+	// fwd (RFC 4787 REQ-9).
+	Hairpin bool
 }
 
 // Control is [control].
@@ -286,6 +304,7 @@ func Default() *Config {
 		Conntrack: Conntrack{MaxEntries: 262144, TCPMaxRetrans: 3, TCPLoose: true, Timeouts: DefaultTimeouts()},
 		Fragments: Fragments{Timeout: 30 * time.Second, MaxMemory: 4 << 20, Overlap: "drop", MaxFrags: 64},
 		ICMP:      ICMP{RatePerSec: 1000, RateBurst: 50},
+		NAT:       NATBehavior{Filtering: "address-and-port-dependent", MappingTimeout: 5 * time.Minute, Hairpin: true},
 		Control:   Control{Socket: "/run/fwd/fwd.sock"},
 	}
 }

@@ -278,7 +278,7 @@ func (t *table) tables(k, name string) []*table {
 	return out
 }
 
-var topKeys = []string{"dataplane", "interface", "route", "conntrack", "fragments", "icmp", "control", "sets", "raw", "mangle", "nat", "filter"}
+var topKeys = []string{"dataplane", "interface", "route", "conntrack", "fragments", "icmp", "nat_behavior", "control", "sets", "raw", "mangle", "nat", "filter"}
 
 func (d *decoder) document(raw map[string]any) {
 	top := d.table("", "the top level", raw)
@@ -304,6 +304,9 @@ func (d *decoder) document(raw map[string]any) {
 	}
 	if t := top.sub("icmp", "[icmp]"); t != nil {
 		d.icmp(t)
+	}
+	if t := top.sub("nat_behavior", "[nat_behavior]"); t != nil {
+		d.natBehavior(t)
 	}
 	if t := top.sub("control", "[control]"); t != nil {
 		d.control(t)

@@ -399,6 +399,24 @@ func (d *decoder) fragments(t *table) {
 	}
 }
 
+func (d *decoder) natBehavior(t *table) {
+	t.allow("filtering", "mapping_timeout", "hairpin")
+	n := &d.cfg.NAT
+	if s, ok := t.oneOf("filtering", "address-and-port-dependent", "address-dependent", "endpoint-independent"); ok {
+		n.Filtering = s
+	}
+	if v, ok := t.duration("mapping_timeout"); ok {
+		if v < 2*time.Minute {
+			t.errorf("mapping_timeout", "%v is under the 2 minutes RFC 4787 (REQ-5) allows a mapping", v)
+		} else {
+			n.MappingTimeout = v
+		}
+	}
+	if b, ok := t.boolean("hairpin"); ok {
+		n.Hairpin = b
+	}
+}
+
 var sizeUnits = []struct {
 	suffix string
 	mult   int64

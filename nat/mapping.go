@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"fwd/config"
 	"fwd/conntrack"
 	"fwd/header"
 	"fwd/packet"
@@ -148,17 +149,18 @@ type poolKey struct {
 // connections. Only new bindings take mu; translating an established
 // packet reads the conntrack entry alone.
 type State struct {
-	ct  *conntrack.Table
-	opt Options
+	ct        *conntrack.Table
+	noHairpin atomic.Bool // opt.NoHairpin, read by packets without mu
 	// ext lists the external addresses that have a port set (copy on
 	// write), so inbound packets to other addresses skip the lock.
-	ext     atomic.Pointer[[][4]byte]
-	dnat    atomic.Uint64 // destination bindings (made without mu)
-	timeout int64         // MappingTimeout in ns
-	seed    [2]uint64
+	ext  atomic.Pointer[[][4]byte]
+	dnat atomic.Uint64 // destination bindings (made without mu)
+	seed [2]uint64
 
 	mu sync.Mutex
 	// mu protects everything below.
+	opt      Options
+	timeout  int64 // opt.MappingTimeout in ns
 	pools    map[poolKey]*portSet
 	mappings map[mapKey]*mapping
 	byExt    map[extKey]*mapping
@@ -184,12 +186,7 @@ type Stats struct {
 
 // NewState returns the NAT state for a conntrack table.
 func NewState(ct *conntrack.Table, opt Options) *State {
-	if opt.MappingTimeout <= 0 {
-		opt.MappingTimeout = DefaultMappingTimeout
-	}
-	if opt.MappingTimeout < 2*time.Minute {
-		opt.MappingTimeout = 2 * time.Minute
-	}
+	opt.MappingTimeout = clampMappingTimeout(opt.MappingTimeout)
 	s := &State{
 		ct:       ct,
 		opt:      opt,
@@ -198,6 +195,7 @@ func NewState(ct *conntrack.Table, opt Options) *State {
 		mappings: map[mapKey]*mapping{},
 		byExt:    map[extKey]*mapping{},
 	}
+	s.noHairpin.Store(opt.NoHairpin)
 	seed := opt.Seed
 	if seed == 0 {
 		seed = randomSeed()
@@ -281,7 +279,40 @@ func (s *State) Close() {
 }
 
 // Options returns the options in effect.
-func (s *State) Options() Options { return s.opt }
+func (s *State) Options() Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opt
+}
+
+// SetBehavior changes the filtering, the mapping timeout and hairpinning
+// (a reload of [nat_behavior]); the seed stays. Mappings armed before keep
+// their expiry.
+func (s *State) SetBehavior(opt Options) {
+	opt.MappingTimeout = clampMappingTimeout(opt.MappingTimeout)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opt.Filtering, s.opt.MappingTimeout, s.opt.NoHairpin = opt.Filtering, opt.MappingTimeout, opt.NoHairpin
+	s.timeout = int64(opt.MappingTimeout)
+	s.noHairpin.Store(opt.NoHairpin)
+}
+
+// OptionsFrom returns the options [nat_behavior] of cfg asks for (the
+// defaults when cfg is nil).
+func OptionsFrom(cfg *config.Config) Options {
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	f, _ := ParseFiltering(cfg.NAT.Filtering) // the config checked the name
+	return Options{Filtering: f, MappingTimeout: cfg.NAT.MappingTimeout, NoHairpin: !cfg.NAT.Hairpin}
+}
+
+func clampMappingTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultMappingTimeout
+	}
+	return max(d, 2*time.Minute)
+}
 
 // Stats returns a copy of the counters.
 func (s *State) Stats() Stats {

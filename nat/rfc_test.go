@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"fwd/config"
 	"fwd/header"
 	"fwd/nat"
 	"fwd/packet"
@@ -435,4 +436,33 @@ persistent = true
 		}
 	}
 	_ = header.ProtoTCP
+}
+
+// [nat_behavior] in the configuration sets the filtering (REQ-8), the
+// mapping timeout (REQ-5) and hairpinning (REQ-9), and a reload changes
+// them: a packet the default filtering drops is admitted once the file
+// says endpoint-independent.
+func TestNATBehaviorFromConfig(t *testing.T) {
+	l := newLab(t, masqConfig+"\n[nat_behavior]\nmapping_timeout = \"7m\"\nhairpin = false\n", nil)
+	if o := l.st.Options(); o.Filtering != nat.AddressAndPortDependent || o.MappingTimeout != 7*time.Minute || !o.NoHairpin {
+		t.Fatalf("options from the file: %+v", o)
+	}
+	ext, _ := fields(l.forward(lan0, udpPkt(at(hostA, 40000), at(remote, 53), "x"), wan0))
+	if r := l.send(wan0, udpPkt(at(remote2, 53), ext, "in")); r.verdict != pipeline.Drop || r.drop != packet.DropNATFiltered {
+		t.Fatalf("a stranger under address-and-port-dependent filtering: %s %s", r.verdict, r.drop)
+	}
+	cfg, err := config.Parse("lab.toml", []byte(masqConfig+"\n[nat_behavior]\nfiltering = \"endpoint-independent\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.p.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if o := l.st.Options(); o.Filtering != nat.EndpointIndependent || o.MappingTimeout != 5*time.Minute || o.NoHairpin {
+		t.Fatalf("options after the reload: %+v", o)
+	}
+	r := l.send(wan0, udpPkt(at(remote2, 53), ext, "in"))
+	if r.verdict != pipeline.Continue || r.outIf != lan0 {
+		t.Fatalf("a stranger after the reload to endpoint-independent: %s %s", r.verdict, r.drop)
+	}
 }

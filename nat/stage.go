@@ -105,7 +105,7 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 	if err != nil {
 		return err
 	}
-	var opt Options
+	opt := OptionsFrom(ctx.Config)
 	if o, ok := ctx.Lookup(OptionsKey).(*Options); ok && o != nil {
 		opt = *o // looked up outside Shared: Env's mutex is not reentrant
 	}
@@ -127,9 +127,17 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 // address and their mappings are dropped (as Linux's masquerade does on
 // an address change): the old address is no longer the router's, so
 // those connections cannot go on. The POSTROUTING instance does the flush.
+//
+// It also takes [nat_behavior]: the new filtering and mapping timeout
+// apply to mappings from then on (live mappings keep the expiry they
+// were given), hairpinning to new connections.
 func (s *Stage) PrepareReload(cfg *config.Config) (func(), error) {
 	nw := addrsOf(cfg)
+	opt := OptionsFrom(cfg)
 	return func() {
+		if s.hook == packet.Postrouting {
+			s.st.SetBehavior(opt)
+		}
 		old := s.addrs.Swap(nw)
 		if s.hook != packet.Postrouting || old == nil {
 			return
@@ -235,7 +243,7 @@ func (s *Stage) bind(pkt *packet.Packet, c *conntrack.Conn) pipeline.Verdict {
 		if spec != nil && (spec.Kind.srcManip() || spec.Kind == Netmap) {
 			return s.bindSrc(pkt, c, spec)
 		}
-		if pkt.CTStatus&packet.CTStatusDNAT != 0 && !s.st.opt.NoHairpin &&
+		if pkt.CTStatus&packet.CTStatusDNAT != 0 && !s.st.noHairpin.Load() &&
 			pkt.InIf != packet.NoIf && pkt.OutIf == pkt.InIf && s.hook == packet.Postrouting {
 			return s.hairpin(pkt, c)
 		}
@@ -251,7 +259,7 @@ func (s *Stage) bind(pkt *packet.Packet, c *conntrack.Conn) pipeline.Verdict {
 			// an ICMP error; the same goes for UDP.
 			pkt.Drop = packet.DropNATFiltered
 			if pkt.Trace {
-				pkt.Note = "filtered by " + s.st.opt.Filtering.String() + " filtering"
+				pkt.Note = "filtered by " + s.st.Options().Filtering.String() + " filtering"
 			}
 			return pipeline.Drop
 		case admitted:
