@@ -3,9 +3,11 @@ package connlimit
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fwd/config"
+	"fwd/conntrack"
 	"fwd/header"
 	"fwd/packet"
 	"fwd/pipeline"
@@ -20,9 +22,15 @@ type connKey struct {
 	proto        uint8
 }
 
+// entry is one counted connection: when it was added and when a packet
+// of it last reached the match.
+type entry struct {
+	added, seen int64
+}
+
 type shard struct {
 	mu     sync.Mutex // mu guards groups
-	groups map[uint32]map[connKey]int64
+	groups map[uint32]map[connKey]entry
 }
 
 // ConnLimit is the connlimit match.
@@ -35,6 +43,31 @@ type ConnLimit struct {
 	mask    uint32
 	timeout int64
 	shards  [64]shard
+
+	env *pipeline.Env
+	// ct is the pipeline's conntrack table, looked up at the first
+	// packet (the stages are all built by then); nil without one.
+	ct     atomic.Pointer[conntrack.Table]
+	ctOnce sync.Once
+}
+
+// grace is how long a connection is counted before conntrack must know
+// it: the first packet of a connection passes the rules before conntrack
+// confirms it at the end of the pipeline (Linux keeps such an entry for
+// the jiffy it was added in).
+const grace = int64(2 * time.Second)
+
+// table returns the conntrack table the pipeline tracks with, or nil.
+func (m *ConnLimit) table() *conntrack.Table {
+	m.ctOnce.Do(func() {
+		if m.env == nil {
+			return
+		}
+		if t, ok := m.env.Lookup("conntrack.table").(*conntrack.Table); ok {
+			m.ct.Store(t)
+		}
+	})
+	return m.ct.Load()
 }
 
 var (
@@ -122,9 +155,10 @@ func (m *ConnLimit) Decode(d *rules.Decoder, kv config.KV) bool {
 		m.mask = ^uint32(0) << (32 - uint(m.prefix))
 	}
 	for i := range m.shards {
-		m.shards[i].groups = map[uint32]map[connKey]int64{}
+		m.shards[i].groups = map[uint32]map[connKey]entry{}
 	}
 	m.clock = d.Clock
+	m.env = d.Env
 	return true
 }
 
@@ -132,14 +166,27 @@ func (m *ConnLimit) Decode(d *rules.Decoder, kv config.KV) bool {
 func (*ConnLimit) Stateful() {}
 
 // Match counts the packet's connection and compares.
+//
+// With conntrack in the pipeline, a connection counts while conntrack
+// has it, as Linux's nf_conncount counts: an attempt the rules refused
+// is never confirmed and drops out of the count once its grace is over,
+// and a quiet connection stays counted without its packets passing the
+// rule. Without conntrack, a connection counts until timeout passes
+// without a packet of it reaching the match.
 func (m *ConnLimit) Match(pkt *packet.Packet) bool {
 	p := &pkt.Parsed
-	ck := connKey{p.Src, p.Dst, p.SrcPort, p.DstPort, p.IPProto}
-	if p.Proto == packet.ICMP {
-		ck.sport, ck.dport = p.ICMPID, 0
-	}
-	if pkt.CTReply {
-		ck.src, ck.dst, ck.sport, ck.dport = ck.dst, ck.src, ck.dport, ck.sport
+	var ck connKey
+	if c, ok := pkt.CT.(*conntrack.Conn); ok && c != nil {
+		o := c.Tuples()[conntrack.Original] // both directions, before and after NAT
+		ck = connKey{o.Src, o.Dst, o.SrcPort, o.DstPort, o.Proto}
+	} else {
+		ck = connKey{p.Src, p.Dst, p.SrcPort, p.DstPort, p.IPProto}
+		if p.Proto == packet.ICMP {
+			ck.sport, ck.dport = p.ICMPID, 0
+		}
+		if pkt.CTReply {
+			ck.src, ck.dst, ck.sport, ck.dport = ck.dst, ck.src, ck.dport, ck.sport
+		}
 	}
 	a := ck.src
 	if m.dst {
@@ -147,27 +194,35 @@ func (m *ConnLimit) Match(pkt *packet.Packet) bool {
 	}
 	k := (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])) & m.mask
 	now := m.clock.Now()
+	tab := m.table()
 	sh := &m.shards[(k*0x9e3779b1)>>26]
 	sh.mu.Lock()
 	g := sh.groups[k]
 	isNew := pkt.CTState == packet.CTNew || pkt.CTState == packet.CTNone
 	closing := p.Proto == packet.TCP && p.TCPFlags&(header.TCPFlagRST|header.TCPFlagFIN) != 0
-	if _, known := g[ck]; known {
+	if e, known := g[ck]; known {
 		if closing {
 			delete(g, ck)
 		} else {
-			g[ck] = now
+			e.seen = now
+			g[ck] = e
 		}
 	} else if isNew && !closing {
 		if g == nil {
-			g = map[connKey]int64{}
+			g = map[connKey]entry{}
 			sh.groups[k] = g
 		}
-		g[ck] = now
+		g[ck] = entry{added: now, seen: now}
 	}
 	n := 0
-	for c, seen := range g {
-		if now-seen > m.timeout {
+	for c, e := range g {
+		var gone bool
+		if tab != nil {
+			gone = now-e.added > grace && !tab.TupleTaken(conntrack.Tuple{Src: c.src, Dst: c.dst, SrcPort: c.sport, DstPort: c.dport, Proto: c.proto}, nil)
+		} else {
+			gone = now-e.seen > m.timeout
+		}
+		if gone {
 			delete(g, c)
 			continue
 		}
