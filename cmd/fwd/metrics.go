@@ -23,6 +23,7 @@ import (
 	"fwd/conntrack"
 	"fwd/ctl"
 	"fwd/ipfrag"
+	"fwd/netio/tap"
 	"fwd/packet"
 	"fwd/pipeline"
 	"fwd/rules"
@@ -148,6 +149,11 @@ func gatherMetrics(d *daemon) []ctl.Metric {
 		gauge("fwd_"+metricName(c.Name), "fwd --stats counter "+c.Name+".", float64(c.Value))
 	}
 
+	// TAP queues: what the kernel's offloads did.
+	if ds := d.devStats.Load(); ds != nil {
+		ms = append(ms, tapMetrics(*ds))
+	}
+
 	// Tracing.
 	if v, ok := tracers.Load(d); ok {
 		t := v.(*tracer)
@@ -240,4 +246,40 @@ func logTargetWriter(target string, stderr io.Writer) (io.Writer, error) {
 // packet.
 func setLogWriter(env *pipeline.Env, w io.Writer) {
 	env.Shared(rules.LogWriterKey, func() (any, error) { return w, nil })
+}
+
+// deviceStats is one TAP queue's counters, under its interface's name.
+type deviceStats struct {
+	iface string
+	queue int
+	stats *tap.QueueStats
+}
+
+// tapMetrics is fwd_tap_frames_total: the frames each TAP queue read
+// and wrote, and what the offloads did with them (super-frames read
+// whole or cut into segments, datagrams merged on write, checksums
+// completed, malformed frames dropped).
+func tapMetrics(ds []deviceStats) ctl.Metric {
+	m := ctl.Metric{Name: "fwd_tap_frames_total", Help: "Frames a TAP queue read and wrote, and what its offloads did with them, by kind.", Type: ctl.Counter}
+	for _, d := range ds {
+		st := d.stats
+		q := strconv.Itoa(d.queue)
+		for _, k := range []struct {
+			kind string
+			v    uint64
+		}{
+			{"read", st.ReadFrames.Load()},
+			{"written", st.WriteFrames.Load()},
+			{"gso_read", st.GSOFrames.Load()},
+			{"gso_passed", st.Passed.Load()},
+			{"segmented", st.Segments.Load()},
+			{"coalesced", st.Coalesced.Load()},
+			{"gso_written", st.SuperFrames.Load()},
+			{"checksum_completed", st.CsumDone.Load()},
+			{"malformed", st.BadFrames.Load()},
+		} {
+			m.Samples = append(m.Samples, ctl.Sample{Labels: ctl.L("interface", d.iface, "queue", q, "kind", k.kind), Value: float64(k.v)})
+		}
+	}
+	return m
 }

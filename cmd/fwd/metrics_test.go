@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"fwd/conntrack"
+	"fwd/ctl"
+	"fwd/netio/tap"
 	"fwd/packet"
 	"fwd/pipeline"
 	"fwd/rules"
@@ -243,5 +245,39 @@ func TestLogTarget(t *testing.T) {
 	}
 	if strings.Contains(slogged.String(), "fwd-drop") {
 		t.Errorf("LOG lines went through slog too: %s", slogged.String())
+	}
+}
+
+// fwd_tap_frames_total has a sample per interface, queue and kind, with
+// the queue's counters, and passes the exposition format's parser.
+func TestTAPMetrics(t *testing.T) {
+	var lan, wan tap.QueueStats
+	lan.ReadFrames.Add(10)
+	lan.GSOFrames.Add(2)
+	lan.Segments.Add(7)
+	wan.WriteFrames.Add(9)
+	wan.Coalesced.Add(5)
+	wan.SuperFrames.Add(1)
+	m := tapMetrics([]deviceStats{{iface: "lan0", stats: &lan}, {iface: "wan0", queue: 1, stats: &wan}})
+	var b bytes.Buffer
+	if err := ctl.WriteMetrics(&b, []ctl.Metric{m}); err != nil {
+		t.Fatal(err)
+	}
+	vals, types := scrape(t, &b)
+	for name, want := range map[string]float64{
+		`fwd_tap_frames_total{interface=lan0,queue=0,kind=read}`:        10,
+		`fwd_tap_frames_total{interface=lan0,queue=0,kind=gso_read}`:    2,
+		`fwd_tap_frames_total{interface=lan0,queue=0,kind=segmented}`:   7,
+		`fwd_tap_frames_total{interface=wan0,queue=1,kind=written}`:     9,
+		`fwd_tap_frames_total{interface=wan0,queue=1,kind=coalesced}`:   5,
+		`fwd_tap_frames_total{interface=wan0,queue=1,kind=gso_written}`: 1,
+		`fwd_tap_frames_total{interface=wan0,queue=1,kind=malformed}`:   0,
+	} {
+		if got, ok := vals[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	if types["fwd_tap_frames_total"] != "counter" {
+		t.Errorf("type %q", types["fwd_tap_frames_total"])
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,6 +57,10 @@ type daemon struct {
 
 	mu  sync.Mutex // mu serialises reloads and protects cfg
 	cfg *config.Config
+
+	// devStats lists the dataplane devices' queue counters for the
+	// metrics, once the mode has opened them.
+	devStats atomic.Pointer[[]deviceStats]
 }
 
 // ctlSetups add control commands (conntrack, rules, sets, trace) to a
@@ -301,6 +306,13 @@ func runTAP(ctx context.Context, d *daemon) error {
 		fdevs = append(fdevs, dev)
 		d.log.Info("device open", "interface", ifc.Name, "device", dev.Name(), "created", dev.Created())
 	}
+	var ds []deviceStats
+	for i, dev := range devs {
+		for qi, q := range dev.Queues() {
+			ds = append(ds, deviceStats{iface: cfg.Interfaces[i].Name, queue: qi, stats: &q.Stats})
+		}
+	}
+	d.devStats.Store(&ds)
 	dp := router.NewDataplane(d.env, d.pl, fdevs)
 	d.srv.Handle("arp", func(req *ctl.Request, st *ctl.Stream) error {
 		for _, n := range dp.ARP.Entries() {
