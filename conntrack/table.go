@@ -18,10 +18,11 @@ const (
 	chunkSize   = 1 << chunkShift // connections per slab chunk
 	maxPerShard = 1<<24 - 1       // slot numbers fit 24 bits of an index ref
 
-	// reapEvery/reapVisits: every reapEvery-th lookup in a shard walks
-	// reapVisits slab slots looking for expired connections.
+	// reapEvery/reapVisits: every reapEvery-th insert in a shard walks
+	// reapVisits slab slots looking for expired connections; the ticker
+	// visits reapVisits slots for every reapEvery lookups (ReapTick).
 	reapEvery  = 16
-	reapVisits = 4
+	reapVisits = 8
 
 	// earlyDropShards is how many shards early drop looks at before
 	// searching them all (Linux scans NF_CT_EVICTION_RANGE = 8 buckets).
@@ -142,7 +143,8 @@ type shard struct {
 	unTail   uint32
 	live     int
 	cursor   uint32 // reaper position in the slab
-	ops      uint32
+	ops      uint32 // lookups and inserts
+	reapOps  uint32 // ops when ReapTick last visited the shard
 	st       shardStats
 	_        [64]byte
 }
@@ -424,10 +426,33 @@ func (t *Table) reapLocked(s *shard, now int64, visits int) (freed int) {
 	return freed
 }
 
+// ReapTick is the ticker's reaping: in every shard it walks base slab
+// slots, and as many more as the shard's traffic since the last tick
+// asks for (reapVisits for every reapEvery lookups, up to a cap that
+// keeps a lock hold short). Lookups do not reap: this sweep, in runs of
+// slots under one lock, costs less than a few slots at a time on the
+// packet path, and an expired connection is invisible to lookups
+// anyway. It returns how many connections it freed.
+func (t *Table) ReapTick(base int) int {
+	now := t.clock.Now()
+	freed := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		visits := base + int(s.ops-s.reapOps)/reapEvery*reapVisits
+		s.reapOps = s.ops
+		freed += t.reapLocked(s, now, min(visits, maxReapVisits))
+		s.mu.Unlock()
+	}
+	return freed
+}
+
+// maxReapVisits caps the slots one shard's ReapTick visits under its
+// lock (some tens of microseconds).
+const maxReapVisits = 8192
+
 // Reap walks the shards in turn for up to budget slab slots and frees
-// expired connections; it returns how many it freed. Lookups reap a few
-// slots of their shard as they go; a housekeeping loop may call Reap so
-// an idle table empties too.
+// expired connections; it returns how many it freed.
 func (t *Table) Reap(budget int) int {
 	now := t.clock.Now()
 	freed := 0
@@ -471,17 +496,7 @@ func (t *Table) lookupHashed(tu *Tuple, h uint64, hint *Conn, now int64) (*Conn,
 	}
 	for attempt := 0; attempt < 4; attempt++ {
 		s.mu.Lock()
-		s.ops++
-		if s.ops%reapEvery == 0 {
-			t.reapLocked(s, now, reapVisits)
-			// Lend a hand to another shard, in turn, so shards no
-			// traffic hashes to empty too. TryLock: we hold s.
-			o := &t.shards[(uint32(s.id)+1+s.ops/reapEvery)%numShards]
-			if o != s && o.mu.TryLock() {
-				t.reapLocked(o, now, reapVisits)
-				o.mu.Unlock()
-			}
-		}
+		s.ops++ // the ticker reaps in proportion (ReapTick)
 		if hint != nil && hint.home == s.id && hint.flags&cfLive != 0 && hint.expires > now {
 			// A live connection of this shard with tu as one of its
 			// tuples is the one the index would find: tuples are

@@ -129,23 +129,48 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
-// TestIncrementalReap: lookups in a shard free its expired entries a few
-// at a time, without a sweep.
-func TestIncrementalReap(t *testing.T) {
+// TestReapTickFollowsTraffic: the ticker's reaping visits a few slots of
+// every shard, and in a shard that saw lookups since the last tick as
+// many more as they ask for, so a busy shard's expired entries go at the
+// next tick, without a sweep of the table.
+func TestReapTickFollowsTraffic(t *testing.T) {
 	tab, clk := newTestTable(t, nil)
-	for i := 0; i < 2000; i++ {
+	const n = 6400 // about 100 a shard
+	for i := 0; i < n; i++ {
 		udpFlow(t, tab, i, false)
 	}
 	clk.Advance(31 * time.Second)
-	if tab.Count() != 2000 {
-		t.Fatal("count")
+	tab.ReapTick(0) // forget the inserts' ops
+	if got := tab.ReapTick(1); got > numShards {
+		t.Fatalf("a quiet tick freed %d, more than a slot a shard", got)
 	}
-	// Lookups of one flow (one shard) reap every shard in time.
-	for i := 0; i < 100000 && tab.Count() > 1; i++ {
-		udpFlow(t, tab, 5000, false)
+	// Traffic in one shard: a flow looked up again and again.
+	p := decode(t, buildUDP(cliAddr, srvAddr, 7, 7, 8))
+	run(tab, p)
+	home := p.CT.(*Conn).home
+	expired := 0
+	s := &tab.shards[home]
+	s.mu.Lock()
+	for i := uint32(0); i < s.n; i++ {
+		if c := s.at(i); c.flags&cfLive != 0 && c.expires <= clk.Now() {
+			expired++
+		}
 	}
-	if n := tab.Count(); n != 1 {
-		t.Fatalf("%d entries left after lookups", n)
+	s.mu.Unlock()
+	for i := 0; i < 20*expired; i++ {
+		run(tab, decode(t, buildUDP(cliAddr, srvAddr, 7, 7, 8)))
+	}
+	before := tab.Count()
+	freed := tab.ReapTick(0)
+	if freed < expired || tab.Count() != before-freed {
+		t.Fatalf("after %d lookups in a shard with %d expired entries the tick freed %d", 20*expired, expired, freed)
+	}
+	// And ticks empty the rest of an idle table.
+	for i := 0; i < 200 && tab.Count() > 1; i++ {
+		tab.ReapTick(reapPerTick)
+	}
+	if tab.Count() != 1 {
+		t.Fatalf("%d entries left after idle ticks", tab.Count())
 	}
 }
 
