@@ -43,10 +43,11 @@
 // oldest entry that is not ASSURED is evicted (early_drop, looking at 8
 // shards first, then all), and only when nothing can go is the packet
 // dropped as table-full. Timeouts run on the pipeline clock. Expired
-// entries are freed when a lookup meets them and by an incremental reaper
-// that walks a few slab slots of a shard every 16 lookups in it; Reap
-// (run by the stage's Tick) does the same when traffic is idle. There is
-// no goroutine per entry and no sweep of the whole table. Listing and
+// entries are freed when a lookup meets them, by inserts (a few slab
+// slots every 16), and by the stage's Tick (ReapTick), which visits a
+// few slots of every shard plus as many as the shard's lookups since the
+// last tick ask for. There is no goroutine per entry and no sweep of the
+// whole table. Listing and
 // deleting hold a shard's lock for 256 slab slots at a time at most.
 //
 // Allocation: the per-packet path allocates nothing. Unconfirmed
