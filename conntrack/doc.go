@@ -41,8 +41,10 @@
 //
 // Limits and expiry: max_entries is enforced at insertion; when full, the
 // oldest entry that is not ASSURED is evicted (early_drop, looking at 8
-// shards first, then all), and only when nothing can go is the packet
-// dropped as table-full. Timeouts run on the pipeline clock. Expired
+// shards first, then all); when every entry is ASSURED, a TCP connection
+// that is closing (FIN_WAIT to TIME_WAIT, as Linux's tcp_can_early_drop)
+// goes instead, and only when nothing can go is the packet dropped as
+// table-full. Timeouts run on the pipeline clock. Expired
 // entries are freed when a lookup meets them, by inserts (a few slab
 // slots every 16), and by the stage's Tick (ReapTick), which visits a
 // few slots of every shard plus as many as the shard's lookups since the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"fwd/config"
+	"fwd/header"
 	"fwd/packet"
 	"fwd/pipeline"
 )
@@ -128,25 +129,26 @@ type shard struct {
 	mu sync.Mutex
 	// mu protects everything below, and the fields of every Conn in
 	// this shard's slab.
-	id       uint8
-	main     []uint32                          // the index of this shard's connections (see index.go)
-	mainp    atomic.Pointer[[]uint32]          // main, for the prefetcher, which reads it without the lock
-	used     int                               // entries in main
-	alias    []uint64                          // NATed reply tuples of other shards' connections
-	aliasp   atomic.Pointer[[]uint64]          // alias, for the prefetcher
-	aliasN   int                               // entries in alias
-	chunks   []atomic.Pointer[[chunkSize]Conn] // len fixed at creation, so other shards and the prefetcher may read it
-	n        uint32                            // slab high-water mark
-	freeHead uint32                            // FIFO free list (slot+1)
-	freeTail uint32
-	unHead   uint32 // unassured (early-drop) list, oldest first (slot+1)
-	unTail   uint32
-	live     int
-	cursor   uint32 // reaper position in the slab
-	ops      uint32 // lookups and inserts
-	reapOps  uint32 // ops when ReapTick last visited the shard
-	st       shardStats
-	_        [64]byte
+	id         uint8
+	main       []uint32                          // the index of this shard's connections (see index.go)
+	mainp      atomic.Pointer[[]uint32]          // main, for the prefetcher, which reads it without the lock
+	used       int                               // entries in main
+	alias      []uint64                          // NATed reply tuples of other shards' connections
+	aliasp     atomic.Pointer[[]uint64]          // alias, for the prefetcher
+	aliasN     int                               // entries in alias
+	chunks     []atomic.Pointer[[chunkSize]Conn] // len fixed at creation, so other shards and the prefetcher may read it
+	n          uint32                            // slab high-water mark
+	freeHead   uint32                            // FIFO free list (slot+1)
+	freeTail   uint32
+	unHead     uint32 // unassured (early-drop) list, oldest first (slot+1)
+	unTail     uint32
+	live       int
+	cursor     uint32 // reaper position in the slab
+	dropCursor uint32 // early drop's position in the slab (closingLocked)
+	ops        uint32 // lookups and inserts
+	reapOps    uint32 // ops when ReapTick last visited the shard
+	st         shardStats
+	_          [64]byte
 }
 
 type shardStats struct {
@@ -426,6 +428,29 @@ func (t *Table) reapLocked(s *shard, now int64, visits int) (freed int) {
 	return freed
 }
 
+// closingScan is how many slab slots of a shard early drop looks through
+// for a closing TCP connection when nothing unassured is left.
+const closingScan = 64
+
+// closingLocked walks up to visits slab slots of s from its drop cursor
+// and returns the live TCP connection in a closing state (FIN_WAIT,
+// CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE) that expires first, or nil.
+func (s *shard) closingLocked(visits int) *Conn {
+	var best *Conn
+	for ; visits > 0 && s.n > 0; visits-- {
+		if s.dropCursor >= s.n {
+			s.dropCursor = 0
+		}
+		c := s.at(s.dropCursor)
+		s.dropCursor++
+		if c.flags&cfLive != 0 && c.tuple[Original].Proto == header.ProtoTCP && tcpCanEarlyDrop(c.tcp.state) &&
+			(best == nil || c.expires < best.expires) {
+			best = c
+		}
+	}
+	return best
+}
+
 // ReapTick is the ticker's reaping: in every shard it walks base slab
 // slots, and as many more as the shard's traffic since the last tick
 // asks for (reapVisits for every reapEvery lookups, up to a cap that
@@ -673,6 +698,21 @@ func (t *Table) earlyDrop(start uint8, now int64) bool {
 	}
 	if reaped > 0 {
 		return true // expired entries made room
+	}
+	if !best.ok {
+		// Every connection is ASSURED. Linux still lets TCP connections
+		// that are closing go (tcp_can_early_drop): a table full of
+		// TIME_WAIT must not refuse new connections for two minutes.
+		// The one nearest its end among a window of slots of the shards
+		// searched above goes.
+		for i := 0; i < n; i++ {
+			s := &t.shards[(int(start)+i)%numShards]
+			s.mu.Lock()
+			if c := s.closingLocked(closingScan); c != nil && (!best.ok || c.expires < best.startTime) {
+				best = cand{s.id, c.idx, c.gen, c.expires, true}
+			}
+			s.mu.Unlock()
+		}
 	}
 	if !best.ok {
 		return false

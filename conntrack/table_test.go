@@ -506,3 +506,41 @@ func TestRangeAndDeleteLargeTable(t *testing.T) {
 		t.Fatalf("flush removed %d, %d left", got, tab.Count())
 	}
 }
+
+// A table full of ASSURED connections gives way to a new one when a TCP
+// connection among them is closing (TIME_WAIT here), as Linux's early
+// drop does (tcp_can_early_drop); when none is, the new one is refused.
+func TestEarlyDropClosingAssured(t *testing.T) {
+	tab, clk := newTestTable(t, func(c *Config) { c.MaxEntries = 3 })
+	var flows []*tflow
+	for i := 0; i < 3; i++ {
+		f := newFlow(t, tab, clk)
+		f.cp = uint16(50000 + i)
+		runSteps(t, f, handshake())
+		flows = append(flows, f)
+	}
+	// The second closes: FIN each way, the last ACK: TIME_WAIT (two
+	// minutes, and ASSURED).
+	runSteps(t, flows[1], []step{
+		{name: "fin", dir: O, flags: fFIN | fACK, seq: 1001, ack: 5001, ct: ctEst, state: TCPFinWait, timeout: -1},
+		{name: "fin back", dir: R, flags: fFIN | fACK, seq: 5001, ack: 1002, ct: ctEst, state: TCPLastAck, timeout: -1},
+		{name: "last ack", dir: O, flags: fACK, seq: 1002, ack: 5002, ct: ctEst, state: TCPTimeWait, timeout: 120, status: assd},
+	})
+	p := decode(t, buildUDP(cliAddr, srvAddr, 1, 2, 8))
+	if v := run(tab, p); v != pipeline.Continue || p.Drop != packet.DropNone {
+		t.Fatalf("a new flow with a TIME_WAIT entry in the full table: %v %v", v, p.Drop)
+	}
+	if st := tab.Stats(); st.EarlyDrop != 1 || tab.Count() != 3 {
+		t.Fatalf("early_drop=%d count=%d", st.EarlyDrop, tab.Count())
+	}
+	if _, ok := flows[1].entry(); ok {
+		t.Fatal("the TIME_WAIT connection survived")
+	}
+	for _, i := range []int{0, 2} {
+		if e, ok := flows[i].entry(); !ok || e.State != TCPEstablished {
+			t.Fatalf("established connection %d was evicted", i)
+		}
+	}
+	// With nothing closing and nothing unassured left, a new flow is
+	// refused: TestTableFullEarlyDrop.
+}
