@@ -360,22 +360,24 @@ func (r *Runner) run(batch []*packet.Packet) {
 			if s.pf != nil {
 				s.pf.Prefetch(batch, sub)
 			}
+			// In locals, so the loop keeps them in registers.
+			stage, sel, hook := s.stage, s.sel, g.hook
 			w := 0
 			for _, i := range sub {
 				pkt := batch[i]
-				if s.sel != SelectAll && !pkt.Trace && !s.sel.wants(pkt) {
+				if sel != SelectAll && !pkt.Trace && !sel.wants(pkt) {
 					sub[w] = i
 					w++
 					continue
 				}
-				v := s.stage.Process(pkt)
-				if pkt.Trace && trace != nil {
+				v := stage.Process(pkt)
+				if trace != nil && pkt.Trace {
 					trace(pkt, s.name, v, pkt.Note)
 					pkt.Note = ""
 				}
 				switch v {
 				case Continue:
-					if pkt.Hook == g.hook {
+					if pkt.Hook == hook {
 						sub[w] = i
 						w++
 					}
