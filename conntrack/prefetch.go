@@ -4,7 +4,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"fwd/header"
 	"fwd/internal/prefetch"
 	"fwd/packet"
 )
@@ -151,15 +150,9 @@ func (t *Table) ownerHash(pkt *packet.Packet) uint64 {
 	if p.Proto == packet.ICMP && p.InnerOK {
 		// An error: the quoted packet's tuple (the hash is symmetric, so
 		// its reverse, the one conntrack looks up, hashes alike).
-		in := &p.Inner
-		tu = Tuple{Src: in.Src, Dst: in.Dst, Proto: in.Proto}
-		if in.Proto == header.ProtoTCP || in.Proto == header.ProtoUDP || in.Proto == header.ProtoICMP {
-			tu.SrcPort, tu.DstPort = in.SrcPort, in.DstPort
-			if in.Proto == header.ProtoICMP {
-				tu.DstPort = uint16(in.ICMPType) << 8
-			}
+		if q, ok := quotedTuple(&p.Inner); ok {
+			return hashTuple(&q, t.seed)
 		}
-		return hashTuple(&tu, t.seed)
 	}
 	a := Tuple{Src: p.Src, Dst: p.Dst}
 	return hashTuple(&a, t.seed)

@@ -107,6 +107,24 @@ func packetTuple(p *packet.Parsed, tu *Tuple) bool {
 	return true
 }
 
+// quotedTuple is the tuple of the packet an ICMP error quotes, as it
+// was sent (conntrack looks up its reverse). ok is false when the quoted
+// packet is itself an ICMP error (RFC 1122: never answered with one).
+func quotedTuple(in *packet.Inner) (q Tuple, ok bool) {
+	q = Tuple{Src: in.Src, Dst: in.Dst, Proto: in.Proto}
+	switch in.Proto {
+	case header.ProtoTCP, header.ProtoUDP:
+		q.SrcPort, q.DstPort = in.SrcPort, in.DstPort
+	case header.ProtoICMP:
+		if !header.IsICMPQuery(in.ICMPType) {
+			return q, false
+		}
+		q.SrcPort = in.SrcPort
+		q.DstPort = uint16(in.ICMPType) << 8
+	}
+	return q, true
+}
+
 // attach records c's verdict on the packet (resolve_normal_ct's ctinfo).
 // c's lock is held.
 func (t *Table) attach(pkt *packet.Packet, c *Conn, dir int) {
@@ -233,16 +251,9 @@ func (t *Table) trackICMPError(pkt *packet.Packet, now int64) pipeline.Verdict {
 		return t.invalidPkt(pkt, "icmp error without a usable quoted packet")
 	}
 	in := &p.Inner
-	q := Tuple{Src: in.Src, Dst: in.Dst, Proto: in.Proto}
-	switch in.Proto {
-	case header.ProtoTCP, header.ProtoUDP:
-		q.SrcPort, q.DstPort = in.SrcPort, in.DstPort
-	case header.ProtoICMP:
-		if !header.IsICMPQuery(in.ICMPType) {
-			return t.invalidPkt(pkt, "icmp error about an icmp error")
-		}
-		q.SrcPort = in.SrcPort
-		q.DstPort = uint16(in.ICMPType) << 8
+	q, ok := quotedTuple(in)
+	if !ok {
+		return t.invalidPkt(pkt, "icmp error about an icmp error")
 	}
 	// The quoted packet went one way; the error comes back the other:
 	// look up the inverted quoted tuple.
