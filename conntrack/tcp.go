@@ -507,7 +507,10 @@ func (t *Table) tcpPacket(c *Conn, dir int, p *packet.Parsed, now int64) (trackR
 	if oldState != newState && newState == TCPFinWait {
 		st.seen[dir].flags |= tfCloseInit
 	}
-	t.tcpEndpoints(c, dir, p)
+	if s, r := &st.seen[dir], &st.seen[1-dir]; p.TCPFlags&(header.TCPFlagSYN|header.TCPFlagFIN|header.TCPFlagRST) != 0 ||
+		r.epf&epCtlPending != 0 || s.ep == EPSynRcvd {
+		t.tcpEndpoints(c, dir, p) // a plain segment with nothing awaiting its ACK changes no endpoint
+	}
 
 	to := &t.timeout.tcp
 	var timeout int64
