@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"fwd/config"
 	"fwd/conntrack"
 	"fwd/packet"
 	"fwd/pipeline"
@@ -52,7 +51,14 @@ type harness struct {
 
 func newHarness(tb testing.TB, maxEntries int) *harness {
 	tb.Helper()
-	cfg, err := config.Load("../configs/gateway.toml")
+	return newHarnessWith(tb, maxEntries, false)
+}
+
+// newHarnessWith is newHarness, with the offload rule (OffloadRule) when
+// offload is set: established connections take the flowtable's path.
+func newHarnessWith(tb testing.TB, maxEntries int, offload bool) *harness {
+	tb.Helper()
+	cfg, err := GatewayConfig("../configs/gateway.toml", offload)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -169,13 +175,21 @@ func runBatches(b *testing.B, h *harness, r *pipeline.Runner, t *templates, star
 // ruleset's filter, NAT both ways, mtu), at 1 000, 100 000 and 1 000 000
 // live flows. ns/op is per packet. It also reports the heap per
 // connection after building the flows.
-func BenchmarkEstablished(b *testing.B) {
+func BenchmarkEstablished(b *testing.B) { benchEstablished(b, false) }
+
+// BenchmarkEstablishedOffload is BenchmarkEstablished with the reference
+// configuration plus OffloadRule: an established connection's packets
+// take the flowtable's fast path (conntrack, then NAT, routing, TTL and
+// MTU in one stage), and the rules see only its first packets.
+func BenchmarkEstablishedOffload(b *testing.B) { benchEstablished(b, true) }
+
+func benchEstablished(b *testing.B, offload bool) {
 	for _, n := range []int{1_000, 10_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("flows=%d", n), func(b *testing.B) {
 			if n > 100_000 && testing.Short() {
 				b.Skip("1M flows take a while to build; not in -short")
 			}
-			h := newHarness(b, 2*n+1024)
+			h := newHarnessWith(b, 2*n+1024, offload)
 			fs := NewFlows(n, 1)
 			runtime.GC()
 			var m0, m1 runtime.MemStats

@@ -7,8 +7,12 @@ package bench
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 
+	"fwd/config"
 	"fwd/conntrack"
 	"fwd/header"
 	"fwd/packet"
@@ -113,4 +117,31 @@ func (f *Flow) Learn(pkt *packet.Packet) bool {
 	}
 	f.Reply = c.ReplyTuple()
 	return true
+}
+
+// OffloadRule is the rule that puts established connections on the
+// flowtable's fast path, as an operator would write it.
+const OffloadRule = `[[filter.forward.rule]]
+ct_state = ["established"]
+action = "offload"
+
+`
+
+// GatewayConfig loads the reference configuration at path; with offload,
+// OffloadRule goes in just before its forward chain's "established,
+// related: accept" rule.
+func GatewayConfig(path string, offload bool) (*config.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	if offload {
+		const anchor = "[[filter.forward.rule]]\nct_state = [\"established\", \"related\"]"
+		if !strings.Contains(s, anchor) {
+			return nil, fmt.Errorf("%s: no established,related rule in the forward chain", path)
+		}
+		s = strings.Replace(s, anchor, OffloadRule+anchor, 1)
+	}
+	return config.Parse(path, []byte(s))
 }

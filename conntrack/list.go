@@ -138,7 +138,11 @@ func appendEntry(b []byte, e *Entry, extended bool, now int64, withTimeout, trai
 	if extended {
 		b = appendCounters(b, e.Packets[1], e.Bytes[1])
 	}
-	if e.Status&packet.CTStatusAssured != 0 {
+	// libnetfilter_conntrack shows an offloaded connection as [OFFLOAD]
+	// in place of [ASSURED].
+	if e.Status&packet.CTStatusOffload != 0 {
+		b = append(b, "[OFFLOAD] "...)
+	} else if e.Status&packet.CTStatusAssured != 0 {
 		b = append(b, "[ASSURED] "...)
 	}
 	if trailer {
@@ -260,6 +264,7 @@ func StatusNames(s packet.CTStatus) []string {
 		{packet.CTStatusSNAT, "SRC_NAT"},
 		{packet.CTStatusDNAT, "DST_NAT"},
 		{packet.CTStatusDying, "DYING"},
+		{packet.CTStatusOffload, "OFFLOAD"},
 	} {
 		if s&x.bit != 0 {
 			out = append(out, x.name)

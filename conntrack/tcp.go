@@ -504,6 +504,11 @@ func (t *Table) tcpPacket(c *Conn, dir int, p *packet.Parsed, now int64) (trackR
 	st.lastIndex = uint8(index)
 	st.lastDir = uint8(dir)
 	st.state = newState
+	if newState != TCPEstablished {
+		// Out of the fast path (Linux's flow_offload_teardown on FIN
+		// or RST): the teardown passes the rules.
+		c.status &^= packet.CTStatusOffload
+	}
 	if oldState != newState && newState == TCPFinWait {
 		st.seen[dir].flags |= tfCloseInit
 	}

@@ -399,32 +399,61 @@ func (s *Stage) translate(pkt *packet.Packet, c *conntrack.Conn) {
 	// Anything else RELATED (a reset fwd made in answer to a packet of
 	// the connection, attached to it by conntrack.Attach) is translated as
 	// a packet of its direction.
-	l4off := int(p.L4Off)
 	if s.srcHook() {
-		a := other.Dst
-		switch p.Proto {
-		case packet.TCP, packet.UDP:
-			if port := other.DstPort; p.Src != a || p.SrcPort != port {
-				setEndFast(pkt.Data, l4off, p.Proto == packet.UDP, true, a, port)
-				p.Src, p.SrcPort = a, port
-			}
-		case packet.ICMP:
-			id := p.ICMPID
-			if !pkt.CTReply {
-				id = other.SrcPort // the identifier is the requester's "port"
-			}
-			if p.Src != a || p.ICMPID != id {
-				setSource(pkt.Data, l4off, p.Proto, a, id, true)
-				p.Src, p.ICMPID = a, id
-			}
-		default:
-			if p.Src != a {
-				setSource(pkt.Data, l4off, p.Proto, a, 0, false)
-				p.Src = a
-			}
-		}
-		return
+		translateSrc(pkt, other)
+	} else {
+		translateDst(pkt, other)
 	}
+}
+
+// Rewrite translates a packet of an established NATed connection (not an
+// ICMP error) at both ends at once, as the PREROUTING and POSTROUTING nat
+// stages would one after the other: the flowtable's fast path. pkt.CT
+// must be c and pkt.CTReply its direction.
+func Rewrite(pkt *packet.Packet, c *conntrack.Conn) {
+	ts := c.Tuples()
+	other := &ts[1]
+	if pkt.CTReply {
+		other = &ts[0]
+	}
+	translateDst(pkt, other)
+	translateSrc(pkt, other)
+}
+
+// translateSrc sets a packet's source to where its connection's other
+// direction sends (other.Dst): SNAT, or un-DNAT of a reply.
+func translateSrc(pkt *packet.Packet, other *conntrack.Tuple) {
+	p := &pkt.Parsed
+	l4off := int(p.L4Off)
+	a := other.Dst
+	switch p.Proto {
+	case packet.TCP, packet.UDP:
+		if port := other.DstPort; p.Src != a || p.SrcPort != port {
+			setEndFast(pkt.Data, l4off, p.Proto == packet.UDP, true, a, port)
+			p.Src, p.SrcPort = a, port
+		}
+	case packet.ICMP:
+		id := p.ICMPID
+		if !pkt.CTReply {
+			id = other.SrcPort // the identifier is the requester's "port"
+		}
+		if p.Src != a || p.ICMPID != id {
+			setSource(pkt.Data, l4off, p.Proto, a, id, true)
+			p.Src, p.ICMPID = a, id
+		}
+	default:
+		if p.Src != a {
+			setSource(pkt.Data, l4off, p.Proto, a, 0, false)
+			p.Src = a
+		}
+	}
+}
+
+// translateDst sets a packet's destination to where its connection's
+// other direction comes from (other.Src): DNAT, or un-SNAT of a reply.
+func translateDst(pkt *packet.Packet, other *conntrack.Tuple) {
+	p := &pkt.Parsed
+	l4off := int(p.L4Off)
 	a := other.Src
 	switch p.Proto {
 	case packet.TCP, packet.UDP:

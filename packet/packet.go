@@ -26,9 +26,17 @@ const NumHooks = int(numHooks)
 
 var hookNames = [...]string{"none", "prerouting", "input", "forward", "output", "postrouting"}
 
+// Done is not a hook but where a packet is when a stage has finished its
+// whole path through the router (the flowtable's fast path): no further
+// stage runs on it, and the runner delivers it on OutIf.
+const Done Hook = 0x80
+
 func (h Hook) String() string {
 	if int(h) < len(hookNames) {
 		return hookNames[h]
+	}
+	if h == Done {
+		return "done"
 	}
 	return "unknown"
 }
@@ -95,6 +103,10 @@ const (
 	CTStatusSNAT
 	CTStatusDNAT
 	CTStatusDying
+	// CTStatusOffload: the rules offloaded the connection (action
+	// "offload", Linux's IPS_OFFLOAD): its packets take the flowtable's
+	// fast path until it leaves ESTABLISHED.
+	CTStatusOffload
 )
 
 // NoIf is the interface index of "no interface" (local origin or not routed).

@@ -15,7 +15,9 @@ package pipeline
 //  4. A Drop or Reject verdict counts the packet under pkt.Drop and hands
 //     it to Output.Discard; Reject first lets icmperr answer. Stolen hands
 //     it to Discard uncounted (the stage consumed it).
-//  5. Survivors go to Output.Deliver on pkt.OutIf.
+//  5. Survivors go to Output.Deliver on pkt.OutIf. A stage that finished
+//     a packet's path itself (the flowtable) moves it to packet.Done, where
+//     no stage runs.
 //  6. Packets fwd made while the batch ran (Injector) then run as their own
 //     batch from the Output hook, up to a small depth.
 //
@@ -155,6 +157,8 @@ const (
 	SelectUnconfirmed
 	// SelectFragments: IPv4 fragments.
 	SelectFragments
+	// SelectOffloaded: packets of a connection the rules offloaded.
+	SelectOffloaded
 )
 
 // wants reports whether a stage selecting sel has work for pkt.
@@ -166,6 +170,8 @@ func (sel Selection) wants(pkt *packet.Packet) bool {
 		return pkt.CTState == packet.CTNew || pkt.CTMarkDirty
 	case SelectFragments:
 		return pkt.Parsed.Proto == packet.Fragment
+	case SelectOffloaded:
+		return pkt.CTStatus&packet.CTStatusOffload != 0
 	}
 	return true
 }

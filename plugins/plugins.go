@@ -7,6 +7,7 @@ package plugins
 import (
 	_ "fwd/conntrack"
 	_ "fwd/decode"
+	_ "fwd/flowtable"
 	_ "fwd/icmperr"
 	_ "fwd/ipfrag"
 	_ "fwd/nat"

@@ -98,3 +98,17 @@ func isBroadcast(dst [4]byte, r *Route) bool {
 	d := uint32(dst[0])<<24 | uint32(dst[1])<<16 | uint32(dst[2])<<8 | uint32(dst[3])
 	return d|r.mask == ^uint32(0)
 }
+
+// Forwarding returns the route a packet to dst is forwarded by, as the
+// route stage at PREROUTING decides it, or nil when the stage would not
+// forward it (no route, one of the router's addresses, a broadcast).
+func (t *Table) Forwarding(dst [4]byte) *Route {
+	if dst == [4]byte{255, 255, 255, 255} {
+		return nil
+	}
+	r := t.Lookup(dst)
+	if r == nil || r.Local || isBroadcast(dst, r) {
+		return nil
+	}
+	return r
+}

@@ -66,7 +66,7 @@ action = "masquerade"
 `
 	want := []string{
 		`bad.toml:34:1: unknown rule key "srcc"; did you mean "src"?`,
-		`bad.toml:35:1: unknown action "acept"; did you mean "accept"? (actions: accept, connmark, dnat, drop, goto, jump, log, mark, masquerade, netmap, notrack, redirect, reject, return, snat)`,
+		`bad.toml:35:1: unknown action "acept"; did you mean "accept"? (actions: accept, connmark, dnat, drop, goto, jump, log, mark, masquerade, netmap, notrack, offload, redirect, reject, return, snat)`,
 		`bad.toml:38:1: dport needs proto tcp or udp (the rule has proto icmp)`,
 		`bad.toml:40:1: action dnat is only valid in table nat (chains prerouting, output), not in filter`,
 		`bad.toml:44:1: no interface named "lan9"; did you mean "lan0"?`,

@@ -158,6 +158,8 @@ func ctStatusBit(s string) (packet.CTStatus, bool) {
 		return packet.CTStatusSNAT, true
 	case "DST_NAT", "DNAT":
 		return packet.CTStatusDNAT, true
+	case "OFFLOAD":
+		return packet.CTStatusOffload, true
 	}
 	return 0, false
 }

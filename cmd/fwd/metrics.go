@@ -22,6 +22,7 @@ import (
 
 	"fwd/conntrack"
 	"fwd/ctl"
+	"fwd/flowtable"
 	"fwd/ipfrag"
 	"fwd/netio/tap"
 	"fwd/packet"
@@ -147,6 +148,14 @@ func gatherMetrics(d *daemon) []ctl.Metric {
 			continue // above, under their own names
 		}
 		gauge("fwd_"+metricName(c.Name), "fwd --stats counter "+c.Name+".", float64(c.Value))
+	}
+
+	// The flowtable's fast path.
+	if ft, ok := env.Lookup(flowtable.CountersKey).(*flowtable.Stage); ok {
+		pk, by := ft.Counters()
+		ms = append(ms,
+			ctl.Metric{Name: "fwd_flowtable_packets_total", Help: "Packets of offloaded connections that took the flowtable's fast path.", Type: ctl.Counter, Samples: []ctl.Sample{{Value: float64(pk)}}},
+			ctl.Metric{Name: "fwd_flowtable_bytes_total", Help: "Bytes of offloaded connections that took the flowtable's fast path.", Type: ctl.Counter, Samples: []ctl.Sample{{Value: float64(by)}}})
 	}
 
 	// TAP queues: what the kernel's offloads did.

@@ -398,6 +398,7 @@ var ctStatusNames = []struct {
 	{packet.CTStatusExpected, "expected"}, {packet.CTStatusSeenReply, "seen-reply"},
 	{packet.CTStatusAssured, "assured"}, {packet.CTStatusConfirmed, "confirmed"},
 	{packet.CTStatusSNAT, "snat"}, {packet.CTStatusDNAT, "dnat"}, {packet.CTStatusDying, "dying"},
+	{packet.CTStatusOffload, "offload"},
 }
 
 // ctText is the conntrack context of a packet, as nft prints it.

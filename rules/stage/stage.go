@@ -44,6 +44,7 @@ import (
 	_ "fwd/rules/target/masquerade"
 	_ "fwd/rules/target/netmap"
 	_ "fwd/rules/target/notrack"
+	_ "fwd/rules/target/offload"
 	_ "fwd/rules/target/redirect"
 	_ "fwd/rules/target/reject"
 	_ "fwd/rules/target/return"

@@ -29,6 +29,7 @@ var names = []struct {
 	{"confirmed", packet.CTStatusConfirmed},
 	{"snat", packet.CTStatusSNAT},
 	{"dnat", packet.CTStatusDNAT},
+	{"offload", packet.CTStatusOffload},
 }
 
 // Module returns the plugin's registration.

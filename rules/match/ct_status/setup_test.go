@@ -40,7 +40,7 @@ func TestSetup(t *testing.T) {
 		})
 	}
 
-	const all = "(expected, seen_reply, assured, confirmed, snat, dnat)"
+	const all = "(expected, seen_reply, assured, confirmed, snat, dnat, offload)"
 	bad := []struct {
 		name, keys, err string
 	}{

@@ -42,7 +42,7 @@ func TestSetup(t *testing.T) {
 		})
 	}
 
-	const actions = "(actions: accept, connmark, dnat, drop, goto, jump, log, mark, masquerade, netmap, notrack, redirect, reject, return, snat)"
+	const actions = "(actions: accept, connmark, dnat, drop, goto, jump, log, mark, masquerade, netmap, notrack, offload, redirect, reject, return, snat)"
 	bad := []struct {
 		name, chain, keys, err string
 	}{

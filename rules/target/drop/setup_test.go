@@ -42,7 +42,7 @@ func TestSetup(t *testing.T) {
 	bad := []struct {
 		name, chain, keys, err string
 	}{
-		{"misspelt", "filter.input", `action = "dorp"`, `t.toml:2:1: unknown action "dorp"; did you mean "drop"? (actions: accept, connmark, dnat, drop, goto, jump, log, mark, masquerade, netmap, notrack, redirect, reject, return, snat)`},
+		{"misspelt", "filter.input", `action = "dorp"`, `t.toml:2:1: unknown action "dorp"; did you mean "drop"? (actions: accept, connmark, dnat, drop, goto, jump, log, mark, masquerade, netmap, notrack, offload, redirect, reject, return, snat)`},
 		{"nat option", "filter.input", "action = \"drop\"\nto = \"10.0.0.1\"", `t.toml:3:1: to does not apply to action "drop"; it goes with action = "dnat" or action = "masquerade" or action = "netmap" or action = "redirect" or action = "snat"`},
 		{"log option", "filter.input", "log_prefix = \"x\"\naction = \"drop\"", `t.toml:2:1: log_prefix does not apply to action "drop"; it goes with action = "log"`},
 		{"policy in a rule", "filter.input", "action = \"drop\"\npolicy = \"drop\"", `t.toml:3:1: unknown rule key "policy"`},

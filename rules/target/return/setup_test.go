@@ -41,7 +41,7 @@ func TestSetup(t *testing.T) {
 	bad := []struct {
 		name, chain, keys, err string
 	}{
-		{"misspelt", "filter.mine", `action = "retrun"`, `t.toml:2:1: unknown action "retrun"; did you mean "return"? (actions: accept, connmark, dnat, drop, goto, jump, log, mark, masquerade, netmap, notrack, redirect, reject, return, snat)`},
+		{"misspelt", "filter.mine", `action = "retrun"`, `t.toml:2:1: unknown action "retrun"; did you mean "return"? (actions: accept, connmark, dnat, drop, goto, jump, log, mark, masquerade, netmap, notrack, offload, redirect, reject, return, snat)`},
 		{"with a target", "filter.mine", "action = \"return\"\ntarget = \"input\"", `t.toml:3:1: target does not apply to action "return"; it goes with action = "goto" or action = "jump"`},
 	}
 	for _, tc := range bad {
