@@ -544,3 +544,57 @@ func TestEarlyDropClosingAssured(t *testing.T) {
 	// With nothing closing and nothing unassured left, a new flow is
 	// refused: TestTableFullEarlyDrop.
 }
+
+// TestOffloadConditions: a connection is offloaded only once confirmed,
+// answered and, for TCP, ESTABLISHED; only TCP and UDP are; leaving
+// ESTABLISHED takes it off, and ClearOffload takes every one off.
+func TestOffloadConditions(t *testing.T) {
+	tab, clk := newTestTable(t, nil)
+	f := newFlow(t, tab, clk)
+	c := f.send(Original, fSYN, 100, 0, 1000, 0, nil).CT.(*Conn)
+	if tab.Offload(c) {
+		t.Fatal("offloaded a connection with no reply")
+	}
+	f.send(Reply, fSYN|fACK, 500, 101, 1000, 0, nil)
+	if tab.Offload(c) {
+		t.Fatal("offloaded in SYN_RECV")
+	}
+	f.send(Original, fACK, 101, 501, 1000, 0, nil)
+	if !tab.Offload(c) {
+		t.Fatal("not offloaded in ESTABLISHED")
+	}
+	if p := f.send(Original, fACK, 101, 501, 1000, 10, nil); p.CTStatus&packet.CTStatusOffload == 0 {
+		t.Fatal("packet of an offloaded connection without the status bit")
+	}
+	if n := tab.ClearOffload(); n != 1 {
+		t.Fatalf("ClearOffload cleared %d", n)
+	}
+	if !tab.Offload(c) {
+		t.Fatal("not offloaded again")
+	}
+	if p := f.send(Original, fFIN|fACK, 111, 501, 1000, 0, nil); p.CTStatus&packet.CTStatusOffload != 0 || tab.Snapshot(c).Status&packet.CTStatusOffload != 0 {
+		t.Fatal("still offloaded after a FIN")
+	}
+	if tab.Offload(c) {
+		t.Fatal("offloaded in FIN_WAIT")
+	}
+
+	u := decode(t, buildUDP(cliAddr, srvAddr, 5000, 53, 8))
+	run(tab, u)
+	if tab.Offload(u.CT.(*Conn)) {
+		t.Fatal("unanswered UDP offloaded")
+	}
+	run(tab, decode(t, buildUDP(srvAddr, cliAddr, 53, 5000, 8)))
+	if !tab.Offload(u.CT.(*Conn)) {
+		t.Fatal("answered UDP not offloaded")
+	}
+	i := decode(t, buildICMP(cliAddr, srvAddr, header.ICMPEcho, 0, 7<<16|1, nil))
+	run(tab, i)
+	run(tab, decode(t, buildICMP(srvAddr, cliAddr, header.ICMPEchoReply, 0, 7<<16|1, nil)))
+	if tab.Offload(i.CT.(*Conn)) {
+		t.Fatal("ICMP offloaded")
+	}
+	if tab.Offload(nil) {
+		t.Fatal("offloaded nil")
+	}
+}

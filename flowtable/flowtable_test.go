@@ -287,3 +287,73 @@ func listOne(t *testing.T, r *router, src [4]byte) string {
 	}
 	return line
 }
+
+// TestReloadTakesConnectionsOff: after a reload the rules decide again. A
+// connection offloaded before it is not offloaded after; its next packet
+// passes the rules, which offload it again, and the one after takes the
+// fast path. With the rule gone, it stays off.
+func TestReloadTakesConnectionsOff(t *testing.T) {
+	r := newRouter(t, gatewayConfig(t, true))
+	o := r.send(bench.LAN, tcp(lanHost, server, 33001, 443, syn, 100, 0, ""))
+	pub := header.TCP(o[0].data[20:]).SourcePort()
+	r.send(bench.WAN, tcp(server, wanAddr, 443, pub, syn|ack, 500, 101, ""))
+	r.send(bench.LAN, tcp(lanHost, server, 33001, 443, ack, 101, 501, ""))
+	seq := uint32(101)
+	data := func() uint64 {
+		t.Helper()
+		before, _ := r.fast().Counters()
+		if o := r.send(bench.LAN, tcp(lanHost, server, 33001, 443, ack|psh, seq, 501, "data")); len(o) != 1 || !o[0].delivered {
+			t.Fatalf("data: %v", o)
+		}
+		seq += 4
+		after, _ := r.fast().Counters()
+		return after - before
+	}
+	if data() != 1 || !strings.Contains(listOne(t, r, lanHost), "[OFFLOAD]") {
+		t.Fatalf("not offloaded: %s", listOne(t, r, lanHost))
+	}
+	if err := r.pl.Reload(gatewayConfig(t, true)); err != nil {
+		t.Fatal(err)
+	}
+	if line := listOne(t, r, lanHost); strings.Contains(line, "[OFFLOAD]") {
+		t.Fatalf("after reload: %s", line)
+	}
+	if n := data(); n != 0 {
+		t.Fatalf("the first packet after the reload took the fast path")
+	}
+	if n := data(); n != 1 {
+		t.Fatalf("the rules did not offload the connection again")
+	}
+	if err := r.pl.Reload(gatewayConfig(t, false)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if n := data(); n != 0 {
+			t.Fatalf("offloaded by a ruleset without the rule")
+		}
+	}
+	if line := listOne(t, r, lanHost); strings.Contains(line, "[OFFLOAD]") || !strings.Contains(line, "[ASSURED]") {
+		t.Fatalf("without the rule: %s", line)
+	}
+}
+
+// TestIdleWithoutTheRule: with no offload rule the stage is not run at
+// all (traces do not show it).
+func TestIdleWithoutTheRule(t *testing.T) {
+	for _, offload := range []bool{false, true} {
+		r := newRouter(t, gatewayConfig(t, offload))
+		ran := false
+		r.pl.Trace = func(_ *packet.Packet, stage string, _ pipeline.Verdict, _ string) {
+			if strings.HasSuffix(stage, "/flowtable") {
+				ran = true
+			}
+		}
+		p := r.env.Pool.Get()
+		p.Load(tcp(lanHost, server, 33002, 443, syn, 1, 0, ""))
+		p.InIf, p.Trace = bench.LAN, true
+		r.r.Run([]*packet.Packet{p})
+		if ran != offload {
+			t.Errorf("offload rule %v: stage ran %v", offload, ran)
+		}
+	}
+}

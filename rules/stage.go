@@ -92,7 +92,24 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 		return fmt.Errorf("rules: shared %q is %T, not *rules.Holder", SharedKey, v)
 	}
 	s.h = h
+	env.AddReloader(SharedKey, holderReloader{h: h, env: env}) // once, whichever stage comes first
 	return nil
+}
+
+// holderReloader makes the shared ruleset take part in the pipeline's
+// atomic reloads: compile (carrying the counters of unchanged rules over)
+// in prepare, swap in commit.
+type holderReloader struct {
+	h   *Holder
+	env *pipeline.Env
+}
+
+func (r holderReloader) PrepareReload(cfg *config.Config) (func(), error) {
+	rs, err := CompileWith(cfg, r.h.Load(), Options{Env: r.env})
+	if err != nil {
+		return nil, err
+	}
+	return func() { r.h.Store(rs) }, nil
 }
 
 // Idle reports whether the table has no chain at the stage's hook in the

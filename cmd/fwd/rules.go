@@ -9,7 +9,6 @@ import (
 
 	"fwd/config"
 	"fwd/ctl"
-	"fwd/pipeline"
 	"fwd/rules"
 	_ "fwd/rules/stage" // every match and target plugin, and the rules stages
 )
@@ -49,22 +48,6 @@ func init() {
 	ctlSetups = append(ctlSetups, rulesHandlers)
 }
 
-// holderReloader makes the shared ruleset take part in atomic reloads:
-// compile (carrying counters of unchanged rules over) in prepare, swap in
-// commit.
-type holderReloader struct {
-	h   *rules.Holder
-	env *pipeline.Env
-}
-
-func (r holderReloader) PrepareReload(cfg *config.Config) (func(), error) {
-	rs, err := rules.CompileWith(cfg, r.h.Load(), rules.Options{Env: r.env})
-	if err != nil {
-		return nil, err
-	}
-	return func() { r.h.Store(rs) }, nil
-}
-
 func rulesHandlers(d *daemon) {
 	holder := func() (*rules.Holder, error) {
 		h, ok := d.env.Lookup(rules.SharedKey).(*rules.Holder)
@@ -72,9 +55,6 @@ func rulesHandlers(d *daemon) {
 			return nil, ctl.Errorf(ctl.CodeNotFound, "no ruleset is running")
 		}
 		return h, nil
-	}
-	if h, err := holder(); err == nil {
-		d.env.AddReloader("rules", holderReloader{h: h, env: d.env})
 	}
 	d.srv.Handle("rules.list", func(req *ctl.Request, st *ctl.Stream) error {
 		var o rules.ListOptions

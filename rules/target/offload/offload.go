@@ -42,7 +42,10 @@ func (t *Offload) table() *conntrack.Table {
 	if c := t.ct.Load(); c != nil {
 		return c
 	}
-	if t.env == nil {
+	if t.env == nil || t.env.KernelRoutes {
+		// Without a pipeline, or in NFQUEUE mode where the kernel
+		// forwards and there is no fast path: nothing is offloaded, so
+		// conntrack -L does not show [OFFLOAD] for what is not.
 		return nil
 	}
 	c, _ := t.env.Lookup("conntrack.table").(*conntrack.Table)
