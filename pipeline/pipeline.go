@@ -339,11 +339,18 @@ func (r *Runner) run(batch []*packet.Packet) {
 		batch[i].Worker = r.id
 	}
 	trace := r.p.Trace
+	// settled counts the packets no later hook can take: ended, or moved
+	// to packet.Done. When it reaches n the remaining hooks are skipped
+	// without looking at each packet again.
+	settled := 0
 	// Hook by hook, in order: gather the packets at the hook, then run each
 	// of its stages over them. A packet leaves the hook's sub-batch when a
 	// stage accepts it (the rest of the hook is skipped), moves it to
 	// another hook (route, local delivery), or ends it.
 	for _, g := range *r.p.groups.Load() {
+		if settled == n {
+			break
+		}
 		sub := r.sub[:0]
 		for i, pkt := range batch {
 			if !alive[i] {
@@ -383,17 +390,21 @@ func (r *Runner) run(batch []*packet.Packet) {
 				}
 				switch v {
 				case Continue:
-					if pkt.Hook == hook {
+					if h := pkt.Hook; h == hook {
 						sub[w] = i
 						w++
+					} else if h == packet.Done {
+						settled++
 					}
 				case Accept:
 					// Skips the rest of this hook; later hooks still run.
 				case Stolen:
 					alive[i] = false
+					settled++
 					r.out.Discard(pkt, Stolen)
 				case Reject:
 					alive[i] = false
+					settled++
 					if pkt.Drop == packet.DropNone {
 						pkt.Drop = packet.DropReject
 					}
@@ -404,6 +415,7 @@ func (r *Runner) run(batch []*packet.Packet) {
 					r.out.Discard(pkt, Reject)
 				default: // Drop, and anything unknown fails closed
 					alive[i] = false
+					settled++
 					if pkt.Drop == packet.DropNone {
 						pkt.Drop = packet.DropOther
 					}
