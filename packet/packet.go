@@ -190,9 +190,16 @@ type Packet struct {
 }
 
 // Reset clears all metadata but keeps the buffer.
+//
+// It zeroes the packet in place and then sets the few fields that are not
+// zero. Assigning a composite literal instead builds it on the stack in
+// pieces and copies it over in 16-byte words, each of which waits for the
+// smaller stores under it (a store-forwarding stall): 10 ns a packet.
 func (p *Packet) Reset() {
 	buf := p.buf
-	*p = Packet{buf: buf, InIf: NoIf, OutIf: NoIf}
+	*p = Packet{}
+	p.buf = buf
+	p.InIf, p.OutIf = NoIf, NoIf
 }
 
 // Buffer returns the whole backing buffer (Headroom + MaxSize bytes).
