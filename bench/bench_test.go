@@ -14,12 +14,18 @@ import (
 	_ "fwd/plugins"
 )
 
-// sink returns packets to the pool and lets a test look at each first.
+// sink returns packets to its worker's cache, as a device's egress does
+// after writing them, and lets a test look at each first. One sink per
+// worker goroutine: the cache is not shared.
 type sink struct {
-	pool      *packet.Pool
-	delivered atomic.Uint64
-	dropped   atomic.Uint64
+	cache     *packet.Cache
+	delivered *atomic.Uint64 // shared by a harness's sinks
+	dropped   *atomic.Uint64
 	look      func(*packet.Packet)
+}
+
+func newSink(pool *packet.Pool, delivered, dropped *atomic.Uint64) *sink {
+	return &sink{cache: pool.NewCache(), delivered: delivered, dropped: dropped}
 }
 
 func (s *sink) Deliver(p *packet.Packet) {
@@ -27,7 +33,7 @@ func (s *sink) Deliver(p *packet.Packet) {
 	if s.look != nil {
 		s.look(p)
 	}
-	s.pool.Put(p)
+	s.cache.Put(p)
 }
 
 func (s *sink) Discard(p *packet.Packet, v pipeline.Verdict) {
@@ -37,7 +43,7 @@ func (s *sink) Discard(p *packet.Packet, v pipeline.Verdict) {
 	if s.look != nil {
 		s.look(p)
 	}
-	s.pool.Put(p)
+	s.cache.Put(p)
 }
 
 // harness is the reference configuration's pipeline on a virtual clock.
@@ -47,6 +53,8 @@ type harness struct {
 	clock *pipeline.Virtual
 	sink  *sink
 	r     *pipeline.Runner
+
+	delivered, dropped atomic.Uint64 // by every sink of the harness
 }
 
 func newHarness(tb testing.TB, maxEntries int) *harness {
@@ -72,14 +80,15 @@ func newHarnessWith(tb testing.TB, maxEntries int, offload bool) *harness {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(pl.Cleanup)
-	h := &harness{env: env, pl: pl, clock: clock, sink: &sink{pool: env.Pool}}
+	h := &harness{env: env, pl: pl, clock: clock}
+	h.sink = newSink(env.Pool, &h.delivered, &h.dropped)
 	h.r = pl.NewRunner(h.sink)
 	return h
 }
 
 // one runs a single packet built by mk, arriving on in.
 func (h *harness) one(in int16, mk func([]byte) int) {
-	p := h.env.Pool.Get()
+	p := h.sink.cache.Get()
 	n := mk(p.Buffer()[packet.Headroom:])
 	p.SetData(n)
 	p.InIf = in
@@ -147,8 +156,10 @@ func makeTemplates(fs []Flow, payload int) *templates {
 const batchSize = 32
 
 // runBatches pushes b.N packets through r in batches, walking the
-// templates in order from start.
+// templates in order from start. Packets come from the cache of h's sink,
+// which r must deliver to, as a device worker reads into its own.
 func runBatches(b *testing.B, h *harness, r *pipeline.Runner, t *templates, start int) {
+	cache := h.sink.cache
 	batch := make([]*packet.Packet, batchSize)
 	idx := start
 	n := len(t.data)
@@ -156,7 +167,7 @@ func runBatches(b *testing.B, h *harness, r *pipeline.Runner, t *templates, star
 	for done := 0; done < b.N; done += batchSize {
 		k := min(batchSize, b.N-done)
 		for i := 0; i < k; i++ {
-			p := h.env.Pool.Get()
+			p := cache.Get()
 			d := t.data[idx]
 			copy(p.Buffer()[packet.Headroom:], d)
 			p.SetData(len(d))
@@ -191,6 +202,7 @@ func benchEstablished(b *testing.B, offload bool) {
 			}
 			h := newHarnessWith(b, 2*n+1024, offload)
 			fs := NewFlows(n, 1)
+			h.sink.cache.Put(h.sink.cache.Get()) // its first refill's buffers are not the connections'
 			runtime.GC()
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
@@ -268,7 +280,8 @@ func benchParallel(b *testing.B, n int, steered bool) {
 	b.RunParallel(func(pb *testing.PB) {
 		w := int(worker.Add(1)-1) % workers
 		t := ts[w]
-		r := h.pl.NewRunner(h.sink)
+		snk := newSink(h.env.Pool, &h.delivered, &h.dropped)
+		r := h.pl.NewRunner(snk)
 		batch := make([]*packet.Packet, batchSize)
 		idx := (w * 104729) % len(t.data)
 		if steered {
@@ -276,7 +289,7 @@ func benchParallel(b *testing.B, n int, steered bool) {
 		}
 		owner := make([]int, batchSize)
 		get := func() *packet.Packet {
-			p := h.env.Pool.Get()
+			p := snk.cache.Get()
 			d := t.data[idx]
 			copy(p.Buffer()[packet.Headroom:], d)
 			p.SetData(len(d))
@@ -329,7 +342,7 @@ func BenchmarkNewConnections(b *testing.B) {
 	for done := 0; done < b.N; done += batchSize {
 		k := min(batchSize, b.N-done)
 		for i := 0; i < k; i++ {
-			p := h.env.Pool.Get()
+			p := h.sink.cache.Get()
 			d := syns[done+i]
 			copy(p.Buffer()[packet.Headroom:], d)
 			p.SetData(len(d))
@@ -357,7 +370,7 @@ func TestEstablishedPathAllocatesNothing(t *testing.T) {
 	idx := 0
 	run := func() {
 		for i := range batch {
-			p := h.env.Pool.Get()
+			p := h.sink.cache.Get()
 			d := tp.data[idx]
 			copy(p.Buffer()[packet.Headroom:], d)
 			p.SetData(len(d))

@@ -102,3 +102,64 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestCache: a cache hands out reset packets, takes them back, refills
+// from and spills to its pool in batches, and returns everything on Flush;
+// in steady state it allocates nothing and touches the pool not at all.
+func TestCache(t *testing.T) {
+	pl := NewPool()
+	c := pl.NewCache()
+	p := c.Get()
+	if len(c.stock) != cacheBatch-1 {
+		t.Fatalf("first Get left %d in stock, want %d", len(c.stock), cacheBatch-1)
+	}
+	p.Load(pktSYN)
+	p.Parsed.Decode(p.Data)
+	p.CT, p.Note, p.Mark, p.InIf, p.Hook = &struct{ x int }{1}, "note", 9, 1, Forward
+	c.Put(p)
+	if p.CT != nil || p.Data != nil || p.Note != "" {
+		t.Fatal("Put kept pointers")
+	}
+	q := c.Get()
+	if q != p {
+		t.Fatal("the cache is not last-in first-out")
+	}
+	if q.Mark != 0 || q.InIf != NoIf || q.Hook != HookNone || q.Parsed != (Parsed{}) || len(q.Buffer()) != Headroom+MaxSize {
+		t.Fatalf("Get returned a dirty packet: %+v", q)
+	}
+	// Fill past the cache's room: it spills a batch to the pool.
+	var held []*Packet
+	for range 3 * cacheBatch {
+		held = append(held, c.Get())
+	}
+	for _, h := range held {
+		c.Put(h)
+	}
+	if n := len(c.stock); n > 2*cacheBatch || n < cacheBatch {
+		t.Fatalf("stock %d after the spill, want between %d and %d", n, cacheBatch, 2*cacheBatch)
+	}
+	seen := map[*Packet]bool{}
+	for _, s := range c.stock {
+		if seen[s] {
+			t.Fatal("a packet is in the stock twice")
+		}
+		seen[s] = true
+	}
+	c.Flush()
+	if len(c.stock) != 0 {
+		t.Fatal("Flush kept packets")
+	}
+	c.Put(q)
+	n := testing.AllocsPerRun(1000, func() {
+		var b [32]*Packet
+		for i := range b {
+			b[i] = c.Get()
+		}
+		for _, x := range b {
+			c.Put(x)
+		}
+	})
+	if n != 0 && !raceEnabled {
+		t.Fatalf("%v allocs per 32 Gets and Puts", n)
+	}
+}

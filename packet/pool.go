@@ -63,3 +63,65 @@ func New(datagram []byte) *Packet {
 	p.Load(datagram)
 	return p
 }
+
+// Cache is one goroutine's stock of packets in front of a Pool: Get and
+// Put take from and add to a plain slice, and only a refill or a spill,
+// once per cacheBatch packets, goes to the Pool. A device worker that
+// reads into packets and frees them after writing (or dropping) them
+// does both on its own goroutine and saves the Pool's synchronisation
+// on every packet. A Cache must not be used by two goroutines at once;
+// packets may still go back through Pool.Put from anywhere.
+type Cache struct {
+	pool  *Pool
+	stock []*Packet
+}
+
+const cacheBatch = 64 // packets moved per refill or spill
+
+// NewCache returns an empty cache in front of pl.
+func (pl *Pool) NewCache() *Cache {
+	return &Cache{pool: pl, stock: make([]*Packet, 0, 2*cacheBatch)}
+}
+
+// Get returns a reset packet with an empty Data.
+func (c *Cache) Get() *Packet {
+	n := len(c.stock)
+	if n == 0 {
+		for range cacheBatch {
+			c.stock = append(c.stock, c.pool.p.Get().(*Packet))
+		}
+		n = cacheBatch
+	}
+	p := c.stock[n-1]
+	c.stock[n-1] = nil
+	c.stock = c.stock[:n-1]
+	p.Reset()
+	return p
+}
+
+// Put returns p to the cache (Pool.Put's contract).
+func (c *Cache) Put(p *Packet) {
+	p.CT = nil
+	p.CTHint = nil
+	p.NAT = nil
+	p.Note = ""
+	p.Data = nil
+	if len(c.stock) == cap(c.stock) {
+		for _, q := range c.stock[cacheBatch:] {
+			c.pool.p.Put(q)
+		}
+		clear(c.stock[cacheBatch:])
+		c.stock = c.stock[:cacheBatch]
+	}
+	c.stock = append(c.stock, p)
+}
+
+// Flush returns every packet the cache holds to the pool (when its
+// goroutine stops).
+func (c *Cache) Flush() {
+	for _, q := range c.stock {
+		c.pool.p.Put(q)
+	}
+	clear(c.stock)
+	c.stock = c.stock[:0]
+}

@@ -159,13 +159,14 @@ type egress struct {
 	fbufs  [][]byte         // scratch for ipfrag.Fragment
 	fpkts  []*packet.Packet // packets the fragments are written into
 	held   []*packet.Packet // scratch for ARP.Release
+	cache  *packet.Cache    // this worker's packets: reads, fragments and frees
 	segs   []*packet.Packet // scratch for sendGSO's segments
 	sizes  []int            // scratch for sendGSO's segment sizes
 	runner *pipeline.Runner // this worker's runner (it counts drops too)
 }
 
 func (d *Dataplane) newEgress() *egress {
-	e := &egress{d: d, frames: make([][][]byte, len(d.Devs))}
+	e := &egress{d: d, frames: make([][][]byte, len(d.Devs)), cache: d.Env.Pool.NewCache()}
 	e.runner = d.Pipeline.NewRunner(e)
 	return e
 }
@@ -176,14 +177,14 @@ func (e *egress) Deliver(pkt *packet.Packet) {
 	out := int(pkt.OutIf)
 	if out < 0 || out >= len(d.Devs) {
 		e.runner.CountDrop(packet.NoIf, packet.DropNoInterface)
-		d.Env.Pool.Put(pkt)
+		e.cache.Put(pkt)
 		return
 	}
 	mac, ok := d.ARP.Resolve(out, pkt.NextHop, d.Env.Clock.Now())
 	if !ok {
 		if ev := d.ARP.Hold(pkt); ev != nil {
 			e.runner.CountDrop(packet.NoIf, ev.Drop)
-			d.Env.Pool.Put(ev)
+			e.cache.Put(ev)
 		}
 		return
 	}
@@ -216,19 +217,19 @@ func (e *egress) send(pkt *packet.Packet, out int, mac [6]byte) {
 	cnt := ipfrag.Count(pkt.Data, size)
 	if cnt == 0 {
 		e.runner.CountDrop(packet.NoIf, packet.DropMTU)
-		d.Env.Pool.Put(pkt)
+		e.cache.Put(pkt)
 		return
 	}
 	e.fbufs, e.fpkts = e.fbufs[:0], e.fpkts[:0]
 	for i := 0; i < cnt; i++ {
-		fp := d.Env.Pool.Get()
+		fp := e.cache.Get()
 		e.fpkts = append(e.fpkts, fp)
 		e.fbufs = append(e.fbufs, fp.Buffer()[packet.Headroom:packet.Headroom])
 	}
 	got := ipfrag.Fragment(e.fbufs, pkt.Data, size)
 	for i, fp := range e.fpkts {
 		if i >= got {
-			d.Env.Pool.Put(fp)
+			e.cache.Put(fp)
 			continue
 		}
 		fb := fp.Buffer()
@@ -237,11 +238,11 @@ func (e *egress) send(pkt *packet.Packet, out int, mac [6]byte) {
 		e.frames[out] = append(e.frames[out], fb[:packet.Headroom+len(e.fbufs[i])])
 		e.owned = append(e.owned, fp)
 	}
-	d.Env.Pool.Put(pkt)
+	e.cache.Put(pkt)
 }
 
 // Discard implements pipeline.Output.
-func (e *egress) Discard(pkt *packet.Packet, v pipeline.Verdict) { e.d.Env.Pool.Put(pkt) }
+func (e *egress) Discard(pkt *packet.Packet, v pipeline.Verdict) { e.cache.Put(pkt) }
 
 // flush writes the collected frames and frees their packets, then sends
 // whatever ARP has released meanwhile.
@@ -254,7 +255,7 @@ func (e *egress) flush() {
 			if mac, ok := d.ARP.Resolve(int(p.OutIf), p.NextHop, now); ok {
 				e.send(p, int(p.OutIf), mac)
 			} else if ev := d.ARP.Hold(p); ev != nil {
-				d.Env.Pool.Put(ev)
+				e.cache.Put(ev)
 			}
 		}
 		clear(e.held)
@@ -275,7 +276,7 @@ func (e *egress) flush() {
 		e.frames[i] = fr[:0]
 	}
 	for _, p := range e.owned {
-		d.Env.Pool.Put(p)
+		e.cache.Put(p)
 	}
 	clear(e.owned)
 	e.owned = e.owned[:0]
@@ -298,7 +299,8 @@ func (d *Dataplane) routineWorker(ctx context.Context, ifIndex, queue int) error
 	dev := d.ioq[ifIndex][queue]
 	wmu := &d.wmu[ifIndex][queue]
 	pass := d.pass[ifIndex]
-	pool := d.Env.Pool
+	pool := e.cache
+	defer pool.Flush()
 	pkts := make([]*packet.Packet, batchSize)
 	bufs := make([][]byte, batchSize)
 	sizes := make([]int, batchSize)

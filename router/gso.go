@@ -214,12 +214,12 @@ func (e *egress) sendGSO(pkt *packet.Packet, out int, mac [6]byte) {
 	cnt := max(1, (len(dg)-ihl-l4+gsoSize-1)/gsoSize)
 	if !ok || cnt > maxSegs {
 		e.runner.CountDrop(packet.NoIf, packet.DropTruncated)
-		d.Env.Pool.Put(pkt)
+		e.cache.Put(pkt)
 		return
 	}
 	e.fbufs, e.fpkts = e.fbufs[:0], e.fpkts[:0]
 	for i := 0; i < cnt; i++ {
-		fp := d.Env.Pool.Get()
+		fp := e.cache.Get()
 		e.fpkts = append(e.fpkts, fp)
 		e.fbufs = append(e.fbufs, fp.Buffer())
 	}
@@ -229,10 +229,10 @@ func (e *egress) sendGSO(pkt *packet.Packet, out int, mac [6]byte) {
 	sizes := e.sizes[:cnt]
 	if got, err := seg.SegmentGSO(frame, buf[vnetOff:frameOff], e.fbufs, sizes, frameOff); err != nil || got != cnt {
 		for _, fp := range e.fpkts {
-			d.Env.Pool.Put(fp)
+			e.cache.Put(fp)
 		}
 		e.runner.CountDrop(packet.NoIf, packet.DropTruncated)
-		d.Env.Pool.Put(pkt)
+		e.cache.Put(pkt)
 		return
 	}
 	// send uses e.fbufs and e.fpkts for fragments: take the segments out.
@@ -246,5 +246,5 @@ func (e *egress) sendGSO(pkt *packet.Packet, out int, mac [6]byte) {
 	}
 	clear(segs)
 	e.segs = segs[:0]
-	d.Env.Pool.Put(pkt)
+	e.cache.Put(pkt)
 }
