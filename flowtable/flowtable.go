@@ -178,10 +178,11 @@ func (s *Stage) Process(pkt *packet.Packet) pipeline.Verdict {
 		return pipeline.Continue // fragmentation needed, or refragmentation
 	}
 	if translated {
-		nat.Rewrite(pkt, c)
+		nat.RewriteForward(pkt, c) // both ends and the TTL, each checksum once
+	} else {
+		ip.DecrementTTL()
+		p.TTL--
 	}
-	ip.DecrementTTL()
-	p.TTL--
 	pkt.OutIf = int16(r.Dev)
 	pkt.NextHop = r.NextHop(dst)
 	pkt.Hook = packet.Done
