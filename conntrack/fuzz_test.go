@@ -30,6 +30,32 @@ func encodeFuzzSteps(steps []step) []byte {
 	return b
 }
 
+// fuzzSegment turns a step of fuzz input into a TCP segment on the one
+// four-tuple and the clock step to take before it.
+func fuzzSegment(s []byte) ([]byte, time.Duration) {
+	isn := [2]uint32{1000, 5000}
+	dir := int(s[0] & 1)
+	flags := s[0]>>1<<1 | s[0]&0x80>>7 // bit 0 is the direction; FIN comes from bit 7
+	seq := isn[dir] + uint32(int16(binary.LittleEndian.Uint16(s[1:])))
+	ack := isn[1-dir] + uint32(int16(binary.LittleEndian.Uint16(s[3:])))
+	win := uint16(s[5]) << 4
+	n := int(s[6]) * 16
+	var opts []byte
+	switch s[7] & 3 {
+	case 1:
+		opts = tcpOpts(int(s[7]>>2), true)
+	case 2:
+		opts = tcpOpts(-1, true, header.SACKBlock{Left: ack, Right: ack + uint32(s[7])<<8})
+	case 3:
+		opts = []byte{header.TCPOptTimestamp, 10, 0, 0, 0, s[7], 0, 0, 0, s[2]}
+	}
+	step := time.Duration(s[7]>>4) * 7 * time.Second
+	if dir == Original {
+		return buildTCP(cliAddr, srvAddr, 40000, 80, flags, seq, ack, win, opts, n), step
+	}
+	return buildTCP(srvAddr, cliAddr, 80, 40000, flags, seq, ack, win, opts, n), step
+}
+
 // FuzzTCPSequence feeds random packet sequences on one four-tuple to the
 // tracker: nothing may panic, every packet gets a legal ctstate, and the
 // table stays consistent (one entry at most, legal states, index entries
@@ -47,32 +73,10 @@ func FuzzTCPSequence(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		loose := len(data)%2 == 0
 		tab, clk := newTestTable(t, func(c *Config) { c.TCPLoose = loose; c.MaxEntries = 4 })
-		isn := [2]uint32{1000, 5000}
 		for len(data) >= fuzzStepLen {
-			s := data[:fuzzStepLen]
+			b, step := fuzzSegment(data[:fuzzStepLen])
 			data = data[fuzzStepLen:]
-			dir := int(s[0] & 1)
-			flags := s[0]>>1<<1 | s[0]&0x80>>7 // bit 0 is the direction; FIN comes from bit 7
-			seq := isn[dir] + uint32(int16(binary.LittleEndian.Uint16(s[1:])))
-			ack := isn[1-dir] + uint32(int16(binary.LittleEndian.Uint16(s[3:])))
-			win := uint16(s[5]) << 4
-			n := int(s[6]) * 16
-			var opts []byte
-			switch s[7] & 3 {
-			case 1:
-				opts = tcpOpts(int(s[7]>>2), true)
-			case 2:
-				opts = tcpOpts(-1, true, header.SACKBlock{Left: ack, Right: ack + uint32(s[7])<<8})
-			case 3:
-				opts = []byte{header.TCPOptTimestamp, 10, 0, 0, 0, s[7], 0, 0, 0, s[2]}
-			}
-			clk.Advance(time.Duration(s[7]>>4) * 7 * time.Second)
-			var b []byte
-			if dir == Original {
-				b = buildTCP(cliAddr, srvAddr, 40000, 80, flags, seq, ack, win, opts, n)
-			} else {
-				b = buildTCP(srvAddr, cliAddr, 80, 40000, flags, seq, ack, win, opts, n)
-			}
+			clk.Advance(step)
 			pkt := packet.New(b)
 			if pkt.Parsed.Decode(pkt.Data) == 0 {
 				continue
@@ -240,4 +244,94 @@ func FuzzPrefetchBatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzTCPFastPath feeds the same segments on one four-tuple to two
+// tables, one with tcpEstablished (the established connection's fast
+// path) and one without: after every segment the packet's verdict and
+// ctstate, and the connection itself, field by field, must be the same.
+// With -v it says how many segments the fast path took.
+func FuzzTCPFastPath(f *testing.F) {
+	var data []step
+	seq, ack := uint32(1001), uint32(5001)
+	for i := range 24 {
+		n := (i % 4) * 16
+		if i%3 == 2 {
+			data = append(data, step{dir: R, flags: fACK, seq: ack, ack: seq, n: n})
+			ack += uint32(n)
+		} else {
+			data = append(data, step{dir: O, flags: fACK | fPSH, seq: seq, ack: ack, n: n})
+			seq += uint32(n)
+		}
+	}
+	f.Add(encodeFuzzSteps(cat(handshake(), data)))
+	f.Add(encodeFuzzSteps(cat(handshake(), data, []step{
+		{dir: O, flags: fFIN | fACK, seq: seq, ack: ack},
+		{dir: R, flags: fACK, seq: ack, ack: seq + 1},
+		{dir: R, flags: fFIN | fACK, seq: ack, ack: seq + 1},
+	})))
+	f.Add(encodeFuzzSteps(cat(handshake(), data[:6], []step{{dir: O, flags: fACK, seq: seq + 70000, ack: ack}}, data[6:])))
+	fast := 0
+	f.Fuzz(func(t *testing.T, in []byte) {
+		loose := len(in)%2 == 0
+		mod := func(c *Config) { c.TCPLoose = loose; c.MaxEntries = 4 }
+		ft, fclk := newTestTable(t, mod)
+		st, sclk := newTestTable(t, mod)
+		st.slowTCP = true
+		for len(in) >= fuzzStepLen {
+			b, step := fuzzSegment(in[:fuzzStepLen])
+			in = in[fuzzStepLen:]
+			fclk.Advance(step)
+			sclk.Advance(step)
+			fp, sp := packet.New(b), packet.New(b)
+			if fp.Parsed.Decode(fp.Data) == 0 {
+				continue
+			}
+			sp.Parsed.Decode(sp.Data)
+			if probe := probeFast(ft, fp); probe {
+				fast++
+			}
+			fv, sv := run(ft, fp), run(st, sp)
+			if fv != sv || fp.CTState != sp.CTState || fp.CTStatus != sp.CTStatus || fp.CTReply != sp.CTReply {
+				t.Fatalf("fast path: %v %v %v reply %v; general: %v %v %v reply %v",
+					fv, fp.CTState, fp.CTStatus, fp.CTReply, sv, sp.CTState, sp.CTStatus, sp.CTReply)
+			}
+			fc, sc := onlyConn(ft), onlyConn(st)
+			if (fc == nil) != (sc == nil) || fc != nil && fc.connData != sc.connData {
+				t.Fatalf("connections differ:\nfast    %+v\ngeneral %+v", fc, sc)
+			}
+		}
+	})
+	if testing.Verbose() {
+		f.Logf("%d segments took the fast path", fast)
+	}
+}
+
+// probeFast reports whether tab's fast path would take pkt, on a copy of
+// its connection.
+func probeFast(tab *Table, pkt *packet.Packet) bool {
+	var tu Tuple
+	if pkt.Parsed.Proto != packet.TCP || !packetTuple(&pkt.Parsed, &tu) || tcpIndex(pkt.Parsed.TCPFlags) != tcpAckSet {
+		return false
+	}
+	c, dir, hs := tab.lookup(&tu, tab.clock.Now())
+	if c == nil {
+		return false
+	}
+	probe := *c
+	hs.mu.Unlock()
+	return probe.tcp.state == TCPEstablished && tab.tcpEstablished(&probe, dir, &pkt.Parsed, tab.clock.Now())
+}
+
+// onlyConn is the table's one live connection, or nil.
+func onlyConn(tab *Table) *Conn {
+	for i := range tab.shards {
+		s := &tab.shards[i]
+		for j := uint32(0); j < s.n; j++ {
+			if c := s.at(j); c.flags&cfLive != 0 {
+				return c
+			}
+		}
+	}
+	return nil
 }

@@ -115,6 +115,8 @@ type Table struct {
 		udp, udpStream, icmp, generic, ns2 int64
 	}
 	maxRetrans uint8
+	// slowTCP turns tcpEstablished off: tests compare the two paths.
+	slowTCP bool
 
 	// Counters kept outside the shard locks.
 	invalid, drop, errs atomic.Uint64
