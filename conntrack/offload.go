@@ -43,22 +43,13 @@ func (t *Table) Offload(c *Conn) bool {
 // datapath is held up for a window of slots at a time, as by Range.
 func (t *Table) ClearOffload() int {
 	n := 0
-	for i := range t.shards {
-		s := &t.shards[i]
-		for lo := uint32(0); ; lo += scanWindow {
-			s.mu.Lock()
-			if lo >= s.n {
-				s.mu.Unlock()
-				break
+	t.windows(func(s *shard, lo uint32) {
+		for idx := lo; idx < min(lo+scanWindow, s.n); idx++ {
+			if c := s.at(idx); c.flags&cfLive != 0 && c.status&packet.CTStatusOffload != 0 {
+				c.status &^= packet.CTStatusOffload
+				n++
 			}
-			for idx := lo; idx < min(lo+scanWindow, s.n); idx++ {
-				if c := s.at(idx); c.flags&cfLive != 0 && c.status&packet.CTStatusOffload != 0 {
-					c.status &^= packet.CTStatusOffload
-					n++
-				}
-			}
-			s.mu.Unlock()
 		}
-	}
+	}, nil)
 	return n
 }

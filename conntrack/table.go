@@ -980,6 +980,16 @@ type scanned struct {
 func (t *Table) scan(withExpired bool, fn func(home uint8, v []scanned) bool) {
 	now := t.clock.Now()
 	var buf []scanned
+	t.windows(func(s *shard, lo uint32) {
+		buf = s.scanLocked(lo, now, withExpired, buf[:0])
+	}, func(s *shard) bool { return fn(s.id, buf) })
+}
+
+// windows walks every shard's slab a window of slots (scanWindow) at a
+// time: locked calls locked with the shard's lock held and the window's
+// first slot, then unlocked (if not nil) runs without the lock and may
+// stop the walk by returning false.
+func (t *Table) windows(locked func(s *shard, lo uint32), unlocked func(s *shard) bool) {
 	for i := range t.shards {
 		s := &t.shards[i]
 		for lo := uint32(0); ; lo += scanWindow {
@@ -988,9 +998,9 @@ func (t *Table) scan(withExpired bool, fn func(home uint8, v []scanned) bool) {
 				s.mu.Unlock()
 				break
 			}
-			buf = s.scanLocked(lo, now, withExpired, buf[:0])
+			locked(s, lo)
 			s.mu.Unlock()
-			if !fn(uint8(i), buf) {
+			if unlocked != nil && !unlocked(s) {
 				return
 			}
 		}

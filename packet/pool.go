@@ -48,12 +48,18 @@ func (pl *Pool) Get() *Packet {
 // Put returns p to the pool. The caller must not use p afterwards. Pointers
 // are cleared so the pool keeps no connection alive.
 func (pl *Pool) Put(p *Packet) {
+	p.dropRefs()
+	pl.p.Put(p)
+}
+
+// dropRefs clears the packet's pointers, so a pooled packet keeps no
+// connection, NAT binding or trace note alive.
+func (p *Packet) dropRefs() {
 	p.CT = nil
 	p.CTHint = nil
 	p.NAT = nil
 	p.Note = "" // a trace note may hold a large string
 	p.Data = nil
-	pl.p.Put(p)
 }
 
 // New returns a packet with its own buffer (not pooled), for tests and
@@ -101,11 +107,7 @@ func (c *Cache) Get() *Packet {
 
 // Put returns p to the cache (Pool.Put's contract).
 func (c *Cache) Put(p *Packet) {
-	p.CT = nil
-	p.CTHint = nil
-	p.NAT = nil
-	p.Note = ""
-	p.Data = nil
+	p.dropRefs()
 	if len(c.stock) == cap(c.stock) {
 		for _, q := range c.stock[cacheBatch:] {
 			c.pool.p.Put(q)
