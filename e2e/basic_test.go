@@ -105,33 +105,7 @@ func TestUDP(t *testing.T) {
 // the address the server saw and how long it took.
 func transfer(t *testing.T, e *env, host string, size int) (string, time.Duration) {
 	t.Helper()
-	ln, err := e.Listen("server", "tcp4", "198.51.100.20:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		from string
-		sum  string
-		n    int64
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			res <- result{err: err}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		sum := hex.EncodeToString(h.Sum(nil))
-		if err == nil {
-			_, err = io.WriteString(c, sum)
-		}
-		res <- result{from: c.RemoteAddr().String(), sum: sum, n: n, err: err}
-	}()
+	ln, res := hashServer(t, e, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := e.Dial(ctx, host, "tcp4", ln.Addr().String())
@@ -158,6 +132,55 @@ func transfer(t *testing.T, e *env, host string, size int) (string, time.Duratio
 		t.Fatalf("server got %d bytes with sha256 %s (told the client %q); sent %d with %s", r.n, r.sum, got, size, want)
 	}
 	return r.from, took
+}
+
+// hashResult is what hashServer's connection saw.
+type hashResult struct {
+	from, sum string
+	n         int64
+	err       error
+}
+
+// hashServer listens on the server and hashes what its one connection
+// sends: with half > 0 it writes "half\n" after that many bytes, then at
+// the client's FIN the SHA-256 (hex) of everything, and reports on the
+// channel. The listener closes with the test.
+func hashServer(t *testing.T, e *env, half int64) (net.Listener, <-chan hashResult) {
+	t.Helper()
+	ln, err := e.Listen("server", "tcp4", "198.51.100.20:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	res := make(chan hashResult, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			res <- hashResult{err: err}
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(90 * time.Second))
+		h := sha256.New()
+		var n int64
+		if half > 0 {
+			n, err = io.CopyN(h, c, half)
+			if err == nil {
+				_, err = io.WriteString(c, "half\n")
+			}
+		}
+		if err == nil {
+			var m int64
+			m, err = io.Copy(h, c)
+			n += m
+		}
+		sum := hex.EncodeToString(h.Sum(nil))
+		if err == nil {
+			_, err = io.WriteString(c, sum)
+		}
+		res <- hashResult{from: c.RemoteAddr().String(), sum: sum, n: n, err: err}
+	}()
+	return ln, res
 }
 
 // TestTCPTransfer: 100 MB from a LAN host to the server through SNAT,

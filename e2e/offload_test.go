@@ -156,41 +156,7 @@ func TestOffload(t *testing.T) {
 	// The server hashes what it gets: it says "half\n" after the first
 	// half, and the SHA-256 of everything after the client's FIN.
 	const half = 512 << 10
-	ln, err := e.Listen("server", "tcp4", "198.51.100.20:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		from, sum string
-		n         int64
-		err       error
-	}
-	res := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			res <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(90 * time.Second))
-		h := sha256.New()
-		n, err := io.CopyN(h, c, half)
-		if err == nil {
-			_, err = io.WriteString(c, "half\n")
-		}
-		if err == nil {
-			var m int64
-			m, err = io.Copy(h, c)
-			n += m
-		}
-		sum := hex.EncodeToString(h.Sum(nil))
-		if err == nil {
-			_, err = io.WriteString(c, sum)
-		}
-		res <- result{from: c.RemoteAddr().String(), sum: sum, n: n, err: err}
-	}()
+	ln, res := hashServer(t, e, half)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := e.Dial(ctx, "lan-a", "tcp4", ln.Addr().String())

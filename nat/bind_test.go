@@ -34,26 +34,37 @@ func tcpSegment(src, dst [4]byte, sp, dp uint16, payload string) []byte {
 	return b
 }
 
-// setEndFast gives what the header setters give.
-func TestSetEndFastMatchesSetters(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 9))
-	r4 := func() [4]byte {
+// addrs returns a source of random addresses.
+func addrs(rng *rand.Rand) func() [4]byte {
+	return func() [4]byte {
 		var a [4]byte
 		binary.BigEndian.PutUint32(a[:], rng.Uint32())
 		return a
 	}
+}
+
+// randomSegment is the i-th random test packet: UDP for even i (every
+// fourth of those without a checksum), TCP for odd i.
+func randomSegment(rng *rand.Rand, i int) []byte {
+	r4 := addrs(rng)
+	if i%2 == 0 {
+		b := udpDatagram(r4(), r4(), uint16(rng.Uint32()), uint16(rng.Uint32()), "payload-"+string(rune('a'+i%26)))
+		if i%8 == 0 {
+			header.UDP(b[20:]).SetChecksum(0)
+		}
+		return b
+	}
+	return tcpSegment(r4(), r4(), uint16(rng.Uint32()), uint16(rng.Uint32()), "data")
+}
+
+// setEndFast gives what the header setters give.
+func TestSetEndFastMatchesSetters(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	r4 := addrs(rng)
 	for i := 0; i < 20000; i++ {
 		udp := i%2 == 0
 		src := i%4 < 2
-		var b []byte
-		if udp {
-			b = udpDatagram(r4(), r4(), uint16(rng.Uint32()), uint16(rng.Uint32()), "payload-"+string(rune('a'+i%26)))
-			if i%8 == 0 {
-				header.UDP(b[20:]).SetChecksum(0)
-			}
-		} else {
-			b = tcpSegment(r4(), r4(), uint16(rng.Uint32()), uint16(rng.Uint32()), "data")
-		}
+		b := randomSegment(rng, i)
 		a, port := r4(), uint16(rng.Uint32())
 		if i%16 == 1 {
 			a = header.IPv4(b).SourceAddress() // port only
@@ -193,22 +204,10 @@ func BenchmarkNewBinding90PercentFull(b *testing.B) {
 // address.
 func TestRewriteForward(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 3))
-	r4 := func() [4]byte {
-		var a [4]byte
-		binary.BigEndian.PutUint32(a[:], rng.Uint32())
-		return a
-	}
+	r4 := addrs(rng)
 	for i := 0; i < 20000; i++ {
 		udp := i%2 == 0
-		var b []byte
-		if udp {
-			b = udpDatagram(r4(), r4(), uint16(rng.Uint32()), uint16(rng.Uint32()), "payload-"+string(rune('a'+i%26)))
-			if i%8 == 0 {
-				header.UDP(b[20:]).SetChecksum(0)
-			}
-		} else {
-			b = tcpSegment(r4(), r4(), uint16(rng.Uint32()), uint16(rng.Uint32()), "data")
-		}
+		b := randomSegment(rng, i)
 		header.IPv4(b).SetTTL(uint8(2 + rng.IntN(250)))
 		ip := header.IPv4(b)
 		other := conntrack.Tuple{Src: r4(), Dst: r4(), SrcPort: uint16(rng.Uint32()), DstPort: uint16(rng.Uint32())}
