@@ -29,6 +29,9 @@
 #   SECONDS_PER_TEST=5  length of each measurement
 #   ROUNDS=2            rounds of fwd then kernel
 #   PROFILE=FILE        also write fwd's CPU profile (first round) to FILE
+#   OFFLOAD=1           fwd with an offload rule (action = "offload" for
+#                       established connections, before the forward chain's
+#                       established accept): the flowtable's fast path
 # Not part of CI: it needs root, iperf3, and an otherwise quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +61,21 @@ stop_lab() {
 cleanup() { stop_lab; rm -rf "$work"; }
 trap cleanup EXIT
 
+CONFIG=configs/lab.toml
+if [[ ${OFFLOAD:-0} == 1 ]]; then
+  CONFIG=$work/lab-offload.toml
+  python3 - configs/lab.toml "$CONFIG" <<'PY'
+import sys
+src, dst = sys.argv[1], sys.argv[2]
+s = open(src).read()
+anchor = '[[filter.forward.rule]]\nct_state = ["established", "related"]'
+assert anchor in s, "lab.toml: no established,related rule in the forward chain"
+rule = '[[filter.forward.rule]]\nct_state = ["established"]\naction = "offload"\n\n'
+open(dst, "w").write(s.replace(anchor, rule + anchor, 1))
+PY
+  echo "== fwd with the offload rule ($CONFIG)"
+fi
+
 echo "== building fwd and labgen"
 go build -o "$work/fwd" ./cmd/fwd
 go build -o "$work/labgen" ./bench/lab
@@ -65,7 +83,7 @@ go build -o "$work/labgen" ./bench/lab
 # start_lab NAME ARGS...: fwd lab up in the background until it is up.
 start_lab() {
   LAB=$1; shift
-  "$work/fwd" lab up -c configs/lab.toml --name "$LAB" --socket "$work/fwd.sock" --log-level warn "$@" > "$work/lab.log" 2>&1 &
+  "$work/fwd" lab up -c "$CONFIG" --name "$LAB" --socket "$work/fwd.sock" --log-level warn "$@" > "$work/lab.log" 2>&1 &
   LABPID=$!
   for _ in $(seq 100); do grep -q "^lab $LAB is up" "$work/lab.log" && break; sleep 0.1; done
   grep -q "^lab $LAB is up" "$work/lab.log" || { cat "$work/lab.log"; exit 1; }
