@@ -46,10 +46,11 @@ type iface struct {
 // Generator answers Reject verdicts: ICMP errors under RFC 1812's rules
 // and rate limit, and TCP resets. One is shared by a pipeline (Install).
 type Generator struct {
-	ifaces  []iface
-	limiter *Limiter
-	clock   pipeline.Clock
-	pool    *packet.Pool
+	// st is what the configuration decides: swapped whole by a reload
+	// while workers read it.
+	st    atomic.Pointer[genState]
+	clock pipeline.Clock
+	pool  *packet.Pool
 
 	// Sent counts errors and resets handed to the injector.
 	Sent atomic.Uint64
@@ -60,12 +61,25 @@ type Generator struct {
 	Suppressed [numRules]atomic.Uint64
 }
 
+// genState is a Generator's configuration: the interfaces and the rate
+// limiter.
+type genState struct {
+	ifaces  []iface
+	limiter *Limiter
+}
+
 // New makes a generator for c (nil: no interfaces, default rate).
 func New(c *config.Config, clock pipeline.Clock, pool *packet.Pool) *Generator {
+	g := &Generator{clock: clock, pool: pool}
+	g.st.Store(newGenState(c))
+	return g
+}
+
+func newGenState(c *config.Config) *genState {
 	if c == nil {
 		c = config.Default()
 	}
-	g := &Generator{clock: clock, pool: pool}
+	g := &genState{}
 	for _, ifc := range c.Interfaces {
 		var f iface
 		f.mtu = ifc.MTU
@@ -109,8 +123,8 @@ func Install(env *pipeline.Env) *Generator {
 // and the rate limit follow the new configuration (the limiter starts
 // afresh: every destination gets a full burst).
 func (g *Generator) PrepareReload(c *config.Config) (func(), error) {
-	n := New(c, g.clock, g.pool)
-	return func() { g.ifaces, g.limiter = n.ifaces, n.limiter }, nil
+	n := newGenState(c)
+	return func() { g.st.Store(n) }, nil
 }
 
 // FromEnv returns the environment's Generator, or nil when none was
@@ -185,7 +199,7 @@ func (g *Generator) Reject(pkt *packet.Packet, out pipeline.Injector) {
 	// Linux's icmpv4_xrlim_allow: "Don't limit PMTU discovery" — a
 	// frag-needed that is not sent stalls the connection.
 	if a.code != header.ICMPFragNeeded || a.typ != header.ICMPDestUnreach {
-		if !g.limiter.Allow(ip.SourceAddress(), g.clock.Now()) {
+		if !g.st.Load().limiter.Allow(ip.SourceAddress(), g.clock.Now()) {
 			g.RateLimited.Add(1)
 			return
 		}
@@ -193,8 +207,8 @@ func (g *Generator) Reject(pkt *packet.Packet, out pipeline.Injector) {
 	var rest uint32
 	if a.typ == header.ICMPDestUnreach && a.code == header.ICMPFragNeeded {
 		// RFC 1191 §4: the low-order 16 bits carry the next-hop MTU.
-		if i := int(pkt.OutIf); i >= 0 && i < len(g.ifaces) {
-			rest = uint32(g.ifaces[i].mtu) & 0xffff
+		if ifs := g.st.Load().ifaces; int(pkt.OutIf) >= 0 && int(pkt.OutIf) < len(ifs) {
+			rest = uint32(ifs[pkt.OutIf].mtu) & 0xffff
 		}
 	}
 	p := out.NewPacket()
@@ -223,8 +237,8 @@ func (g *Generator) emit(p *packet.Packet, n int, orig *packet.Packet, out pipel
 // knows no interface — the offending packet's destination, the address
 // the sender was talking to.
 func (g *Generator) source(pkt *packet.Packet) [4]byte {
-	if i := int(pkt.InIf); i >= 0 && i < len(g.ifaces) && g.ifaces[i].addr != ([4]byte{}) {
-		return g.ifaces[i].addr
+	if ifs, i := g.st.Load().ifaces, int(pkt.InIf); i >= 0 && i < len(ifs) && ifs[i].addr != ([4]byte{}) {
+		return ifs[i].addr
 	}
 	return header.IPv4(pkt.Data).DestinationAddress()
 }
@@ -296,8 +310,9 @@ func (g *Generator) uniqueHost(a [4]byte) bool {
 }
 
 func (g *Generator) isSubnetBroadcast(a [4]byte) bool {
-	for i := range g.ifaces {
-		if b := g.ifaces[i].bcast; b != ([4]byte{}) && b == a {
+	ifs := g.st.Load().ifaces
+	for i := range ifs {
+		if b := ifs[i].bcast; b != ([4]byte{}) && b == a {
 			return true
 		}
 	}

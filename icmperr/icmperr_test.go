@@ -347,7 +347,7 @@ func TestTTLStage(t *testing.T) {
 
 func TestRejectNoAllocs(t *testing.T) {
 	g, _, inj := newGen(t)
-	g.limiter = nil
+	g.st.Load().limiter = nil // no rate limit (before any worker runs)
 	p := udpPacket(t, "192.168.1.50", "198.51.100.9", 0, nil)
 	inj.got = make([]*packet.Packet, 0, 1000)
 	a := testing.AllocsPerRun(100, func() {
@@ -390,7 +390,7 @@ func TestReloadAndNFQueue(t *testing.T) {
 
 func BenchmarkReject(b *testing.B) {
 	g, _, inj := newGen(b)
-	g.limiter = nil
+	g.st.Load().limiter = nil // no rate limit (before any worker runs)
 	p := udpPacket(b, "192.168.1.50", "198.51.100.9", 0, nil)
 	inj.got = make([]*packet.Packet, 0, 1)
 	b.ReportAllocs()

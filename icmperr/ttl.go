@@ -1,12 +1,14 @@
 package icmperr
 
 import (
+	"sync/atomic"
+
 	"fwd/config"
 	"fwd/packet"
 	"fwd/pipeline"
 )
 
-func init() { pipeline.Register(TTL{}) }
+func init() { pipeline.Register((*TTL)(nil)) }
 
 var (
 	_ pipeline.Stage       = (*TTL)(nil)
@@ -37,12 +39,16 @@ var (
 // decrements and answers TTL expiry and frag-needed itself around the
 // hooks fwd sees, so fwd must not decrement a second time.
 type TTL struct {
+	cfg atomic.Pointer[ttlCfg] // swapped whole by a reload while workers read it
+}
+
+type ttlCfg struct {
 	kernelForwards bool
 	mtu            []int // by interface index
 }
 
 // Module implements pipeline.Module.
-func (TTL) Module() pipeline.ModuleInfo {
+func (*TTL) Module() pipeline.ModuleInfo {
 	return pipeline.ModuleInfo{ID: "stage.ttl", New: func() pipeline.Module { return new(TTL) }}
 }
 
@@ -56,25 +62,25 @@ func (t *TTL) Provision(ctx *pipeline.Context) error {
 	if ctx.Env.Rejecter == nil {
 		Install(ctx.Env)
 	}
-	t.kernelForwards, t.mtu = ttlConfig(ctx.Env.Config)
+	t.cfg.Store(ttlConfig(ctx.Env.Config))
 	return nil
 }
 
-func ttlConfig(c *config.Config) (kernelForwards bool, mtu []int) {
+func ttlConfig(c *config.Config) *ttlCfg {
 	if c == nil {
-		return false, nil
+		return &ttlCfg{}
 	}
-	mtu = make([]int, len(c.Interfaces))
+	mtu := make([]int, len(c.Interfaces))
 	for i, ifc := range c.Interfaces {
 		mtu[i] = ifc.MTU
 	}
-	return c.Dataplane.Mode == "nfqueue", mtu
+	return &ttlCfg{kernelForwards: c.Dataplane.Mode == "nfqueue", mtu: mtu}
 }
 
 // PrepareReload implements pipeline.Reloader.
 func (t *TTL) PrepareReload(c *config.Config) (func(), error) {
-	k, m := ttlConfig(c)
-	return func() { t.kernelForwards, t.mtu = k, m }, nil
+	n := ttlConfig(c)
+	return func() { t.cfg.Store(n) }, nil
 }
 
 const (
@@ -84,7 +90,8 @@ const (
 
 // Process implements pipeline.Stage.
 func (t *TTL) Process(pkt *packet.Packet) pipeline.Verdict {
-	if t.kernelForwards {
+	cfg := t.cfg.Load()
+	if cfg.kernelForwards {
 		return pipeline.Continue
 	}
 	ip := pkt.IP()
@@ -96,12 +103,12 @@ func (t *TTL) Process(pkt *packet.Packet) pipeline.Verdict {
 		}
 		return pipeline.Reject
 	}
-	if i := int(pkt.OutIf); i >= 0 && i < len(t.mtu) && t.mtu[i] > 0 && ip.DontFragment() {
+	if i := int(pkt.OutIf); i >= 0 && i < len(cfg.mtu) && cfg.mtu[i] > 0 && ip.DontFragment() {
 		big := len(pkt.Data)
 		if pkt.MaxFrag != 0 {
 			big = int(pkt.MaxFrag)
 		}
-		if big > t.mtu[i] {
+		if big > cfg.mtu[i] {
 			pkt.Drop = packet.DropMTU
 			pkt.RejectWith = packet.RejectFragNeeded
 			if pkt.Trace {

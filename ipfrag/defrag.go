@@ -4,6 +4,7 @@ import (
 	"fwd/header"
 	"fwd/packet"
 	"fwd/pipeline"
+	"sync/atomic"
 )
 
 // Defrag is the reassembly stage ("stage.defrag", first at Prerouting
@@ -119,7 +120,7 @@ func (d *Defrag) Tick(now int64, out pipeline.Injector) {
 // so the error quotes them before SNAT; this stage is what checks the
 // datagrams fwd sends itself, and any that grew after Forward.
 type MTU struct {
-	mtu []int // by interface index
+	mtu atomic.Pointer[[]int] // by interface index; swapped whole by a reload
 	// kernel is set in NFQUEUE mode: the kernel checks the MTU (and sends
 	// the frag-needed) after fwd's verdict, as TTL's stage leaves the TTL
 	// to it. fwd's own check would be wrong there: with GSO the kernel
@@ -133,10 +134,11 @@ func (*MTU) Name() string { return "mtu" }
 // Process implements pipeline.Stage.
 func (m *MTU) Process(pkt *packet.Packet) pipeline.Verdict {
 	i := int(pkt.OutIf)
-	if m.kernel || i < 0 || i >= len(m.mtu) || m.mtu[i] <= 0 {
+	mtus := *m.mtu.Load()
+	if m.kernel || i < 0 || i >= len(mtus) || mtus[i] <= 0 {
 		return pipeline.Continue
 	}
-	mtu := m.mtu[i]
+	mtu := mtus[i]
 	size := len(pkt.Data)
 	if size <= mtu && int(pkt.MaxFrag) <= mtu {
 		return pipeline.Continue

@@ -457,8 +457,8 @@ func TestReload(t *testing.T) {
 	commitMTU, _ := m.PrepareReload(c)
 	commit()
 	commitMTU()
-	if r.Config().Policy != PolicyLast || r.Config().Timeout != time.Second || m.mtu[1] != 1280 {
-		t.Fatalf("%+v %v", r.Config(), m.mtu)
+	if r.Config().Policy != PolicyLast || r.Config().Timeout != time.Second || (*m.mtu.Load())[1] != 1280 {
+		t.Fatalf("%+v %v", r.Config(), *m.mtu.Load())
 	}
 	c.Fragments.Overlap = "nope"
 	if _, err := (reloader{r}).PrepareReload(c); err == nil {

@@ -9,7 +9,7 @@ import (
 
 func init() {
 	pipeline.Register(Defrag{})
-	pipeline.Register(MTU{})
+	pipeline.Register((*MTU)(nil))
 }
 
 // sharedKey is where the one Reassembler of a pipeline lives in
@@ -32,7 +32,7 @@ func (Defrag) Module() pipeline.ModuleInfo {
 }
 
 // Module implements pipeline.Module.
-func (MTU) Module() pipeline.ModuleInfo {
+func (*MTU) Module() pipeline.ModuleInfo {
 	return pipeline.ModuleInfo{ID: "stage.mtu", New: func() pipeline.Module { return new(MTU) }}
 }
 
@@ -111,7 +111,8 @@ func (d *Defrag) Provision(ctx *pipeline.Context) error {
 
 // Provision implements pipeline.Provisioner.
 func (m *MTU) Provision(ctx *pipeline.Context) error {
-	m.mtu = mtus(ctx.Env.Config)
+	v := mtus(ctx.Env.Config)
+	m.mtu.Store(&v)
 	m.kernel = ctx.Env.KernelRoutes
 	return nil
 }
@@ -119,7 +120,7 @@ func (m *MTU) Provision(ctx *pipeline.Context) error {
 // PrepareReload implements pipeline.Reloader: interface MTUs may change.
 func (m *MTU) PrepareReload(c *config.Config) (func(), error) {
 	v := mtus(c)
-	return func() { m.mtu = v }, nil
+	return func() { m.mtu.Store(&v) }, nil
 }
 
 func mtus(c *config.Config) []int {

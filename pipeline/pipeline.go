@@ -55,6 +55,7 @@ type builtSlot struct {
 // Pipeline is the built chain of stages for one configuration.
 type Pipeline struct {
 	Env   *Env
+	nIf   int // interfaces at Build; a reload cannot change them
 	slots []builtSlot
 	// groups are the slots without the stages that have nothing to do
 	// under the current configuration (Idler), in runs of one hook each;
@@ -77,6 +78,9 @@ type Pipeline struct {
 // through Env.Shared.
 func Build(env *Env, order []Slot) (*Pipeline, error) {
 	p := &Pipeline{Env: env}
+	if env.Config != nil {
+		p.nIf = len(env.Config.Interfaces)
+	}
 	empty := []*Runner{}
 	p.runners.Store(&empty)
 	for _, s := range order {
@@ -234,11 +238,7 @@ type Runner struct {
 
 // NewRunner returns a runner that hands finished packets to out.
 func (p *Pipeline) NewRunner(out Output) *Runner {
-	nIf := 0
-	if p.Env.Config != nil {
-		nIf = len(p.Env.Config.Interfaces)
-	}
-	r := &Runner{p: p, out: out, Stats: newStats(nIf)}
+	r := &Runner{p: p, out: out, Stats: newStats(p.nIf)}
 	for {
 		old := p.runners.Load()
 		r.id = uint8(len(*old))
@@ -252,11 +252,7 @@ func (p *Pipeline) NewRunner(out Output) *Runner {
 
 // Stats returns the sum of every runner's counters.
 func (p *Pipeline) Stats() Snapshot {
-	nIf := 0
-	if p.Env.Config != nil {
-		nIf = len(p.Env.Config.Interfaces)
-	}
-	s := Snapshot{IfIn: make([]uint64, nIf), IfOut: make([]uint64, nIf)}
+	s := Snapshot{IfIn: make([]uint64, p.nIf), IfOut: make([]uint64, p.nIf)}
 	for _, r := range *p.runners.Load() {
 		r.Stats.addTo(&s)
 	}
