@@ -120,7 +120,7 @@ func gatherMetrics(d *daemon) []ctl.Metric {
 
 	// Interfaces.
 	ifp := ctl.Metric{Name: "fwd_interface_packets_total", Help: "Packets received (in) and sent (out) on each interface.", Type: ctl.Counter}
-	for i, n := range ifNames(env.Config) {
+	for i, n := range d.interfaceNames() {
 		if i < len(snap.IfIn) {
 			ifp.Samples = append(ifp.Samples,
 				ctl.Sample{Labels: ctl.L("interface", n, "direction", "in"), Value: float64(snap.IfIn[i])},

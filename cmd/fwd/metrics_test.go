@@ -98,7 +98,7 @@ func TestMetrics(t *testing.T) {
 	// Every counter of fwd replay --stats shows under its metric: drops by
 	// reason, interfaces in and out.
 	checked := 0
-	for _, c := range allCounters(d.env, d.pl) {
+	for _, c := range allCounters(d.env, d.pl, d.interfaceNames()) {
 		var key string
 		switch {
 		case strings.HasPrefix(c.Name, "drop."):

@@ -225,7 +225,7 @@ func replay(cfg *config.Config, o replayOptions, stdout io.Writer) error {
 		}
 	}
 	if o.stats {
-		pipeline.WriteCounters(bw, allCounters(env, pl))
+		pipeline.WriteCounters(bw, allCounters(env, pl, ifNames(env.Config)))
 	}
 	return nil
 }
@@ -240,7 +240,7 @@ var extraDropSources []func(env *pipeline.Env) [packet.NumDropReasons]uint64
 
 // allCounters is every counter of a pipeline: drops by reason (the
 // runners' and the stages' own), interfaces, then stage gauges.
-func allCounters(env *pipeline.Env, pl *pipeline.Pipeline) []pipeline.Counter {
+func allCounters(env *pipeline.Env, pl *pipeline.Pipeline, ifs []string) []pipeline.Counter {
 	snap := pl.Stats()
 	for _, src := range extraDropSources {
 		d := src(env)
@@ -248,7 +248,7 @@ func allCounters(env *pipeline.Env, pl *pipeline.Pipeline) []pipeline.Counter {
 			snap.Drops[i] += d[i]
 		}
 	}
-	return append(snap.Counters(ifNames(env.Config)), extraCounters(env)...)
+	return append(snap.Counters(ifs), extraCounters(env)...)
 }
 
 func extraCounters(env *pipeline.Env) []pipeline.Counter {

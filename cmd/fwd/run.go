@@ -63,6 +63,16 @@ type daemon struct {
 	devStats atomic.Pointer[[]deviceStats]
 }
 
+// interfaceNames returns the configured interfaces' names, for the
+// control commands. It reads the daemon's configuration, not Env.Config,
+// which a reload replaces while they run (the names themselves cannot
+// change: checkReloadable).
+func (d *daemon) interfaceNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return ifNames(d.cfg)
+}
+
 // ctlSetups add control commands (conntrack, rules, sets, trace) to a
 // daemon's socket; each package's wiring file appends one.
 var ctlSetups []func(d *daemon)
@@ -254,7 +264,7 @@ func checkReloadable(old, nw *config.Config) error {
 
 func (d *daemon) handleBuiltins() {
 	d.srv.Handle("stats", func(req *ctl.Request, st *ctl.Stream) error {
-		return st.Send(allCounters(d.env, d.pl))
+		return st.Send(allCounters(d.env, d.pl, d.interfaceNames()))
 	})
 	d.srv.Handle("reload", func(req *ctl.Request, st *ctl.Stream) error {
 		var a struct {

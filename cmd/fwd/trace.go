@@ -739,7 +739,7 @@ func (t *tracer) stage(pkt *packet.Packet, stage string, v pipeline.Verdict, not
 var tracers sync.Map // *daemon -> *tracer
 
 func traceHandlers(d *daemon) {
-	t := newTracer(d.pl, ifNames(d.env.Config))
+	t := newTracer(d.pl, d.interfaceNames())
 	d.pl.Trace = t.stage
 	tracers.Store(d, t)
 	d.srv.Handle("trace", func(req *ctl.Request, st *ctl.Stream) error {
@@ -748,7 +748,7 @@ func traceHandlers(d *daemon) {
 			return err
 		}
 		f, err := a.compile(func(name string) (int16, bool) {
-			for i, n := range ifNames(d.env.Config) {
+			for i, n := range d.interfaceNames() {
 				if n == name {
 					return int16(i), true
 				}
