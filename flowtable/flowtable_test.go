@@ -449,3 +449,34 @@ func (s *countSink) Deliver(p *packet.Packet) { s.delivered.Add(1); s.pool.Put(p
 func (s *countSink) Discard(p *packet.Packet, _ pipeline.Verdict) {
 	s.pool.Put(p)
 }
+
+// TestKernelRoutesIgnoresOffload: in NFQUEUE mode the kernel forwards, so
+// there is no fast path: the stage is idle, the rule offloads nothing,
+// and conntrack -L does not claim [OFFLOAD].
+func TestKernelRoutesIgnoresOffload(t *testing.T) {
+	clock := pipeline.NewVirtual(time.Unix(1_700_000_000, 0))
+	env := &pipeline.Env{Config: gatewayConfig(t, true), Clock: clock, Pool: packet.NewPool(), KernelRoutes: true}
+	pl, err := pipeline.Build(env, pipeline.Order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pl.Cleanup)
+	s := &sink{pool: env.Pool}
+	r := &router{pl: pl, r: pl.NewRunner(s), env: env, sink: s, clock: clock}
+	o := r.send(bench.LAN, tcp(lanHost, server, 33003, 443, syn, 1, 0, ""))
+	if len(o) != 1 || !o[0].delivered {
+		t.Fatalf("syn: %v", o)
+	}
+	pub := header.TCP(o[0].data[20:]).SourcePort()
+	r.send(bench.WAN, tcp(server, wanAddr, 443, pub, syn|ack, 9, 2, ""))
+	r.send(bench.LAN, tcp(lanHost, server, 33003, 443, ack, 2, 10, ""))
+	for i := range 5 {
+		r.send(bench.LAN, tcp(lanHost, server, 33003, 443, ack|psh, 2+uint32(i)*4, 10, "data"))
+	}
+	if line := listOne(t, r, lanHost); strings.Contains(line, "[OFFLOAD]") {
+		t.Fatalf("NFQUEUE mode: %s", line)
+	}
+	if n, _ := r.fast().Counters(); n != 0 {
+		t.Fatalf("%d packets took a fast path NFQUEUE mode does not have", n)
+	}
+}
