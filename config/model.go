@@ -247,6 +247,19 @@ func (v Value) String() string {
 	return fmt.Sprint(v.V)
 }
 
+// MTUs returns each interface's MTU, by interface index (nil for a nil
+// Config): what the TTL, MTU and flowtable stages check packets against.
+func (c *Config) MTUs() []int {
+	if c == nil {
+		return nil
+	}
+	m := make([]int, len(c.Interfaces))
+	for i, ifc := range c.Interfaces {
+		m[i] = ifc.MTU
+	}
+	return m
+}
+
 // Interface returns the interface named name, or nil.
 func (c *Config) Interface(name string) *Interface {
 	for i := range c.Interfaces {

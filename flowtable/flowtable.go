@@ -62,7 +62,7 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 		return err
 	}
 	s.routes = v.(*router.Table)
-	m := mtus(ctx.Config)
+	m := ctx.Config.MTUs()
 	s.mtu.Store(&m)
 	s.used = offloads(ctx.Config)
 	n := 1
@@ -98,17 +98,6 @@ func offloads(cfg *config.Config) bool {
 	return false
 }
 
-func mtus(cfg *config.Config) []int {
-	if cfg == nil {
-		return nil
-	}
-	m := make([]int, len(cfg.Interfaces))
-	for i, ifc := range cfg.Interfaces {
-		m[i] = ifc.MTU
-	}
-	return m
-}
-
 // Selects implements pipeline.Selective: only offloaded connections'
 // packets have work here.
 func (*Stage) Selects() pipeline.Selection { return pipeline.SelectOffloaded }
@@ -120,7 +109,7 @@ func (s *Stage) Idle() bool { return s.kernel || !s.used }
 // PrepareReload takes the new MTUs; the commit takes every connection off
 // the fast path, for the new rules to decide on again.
 func (s *Stage) PrepareReload(cfg *config.Config) (func(), error) {
-	m := mtus(cfg)
+	m := cfg.MTUs()
 	used := offloads(cfg)
 	return func() {
 		s.mtu.Store(&m)

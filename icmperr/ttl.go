@@ -70,11 +70,7 @@ func ttlConfig(c *config.Config) *ttlCfg {
 	if c == nil {
 		return &ttlCfg{}
 	}
-	mtu := make([]int, len(c.Interfaces))
-	for i, ifc := range c.Interfaces {
-		mtu[i] = ifc.MTU
-	}
-	return &ttlCfg{kernelForwards: c.Dataplane.Mode == "nfqueue", mtu: mtu}
+	return &ttlCfg{kernelForwards: c.Dataplane.Mode == "nfqueue", mtu: c.MTUs()}
 }
 
 // PrepareReload implements pipeline.Reloader.

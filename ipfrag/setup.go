@@ -111,7 +111,7 @@ func (d *Defrag) Provision(ctx *pipeline.Context) error {
 
 // Provision implements pipeline.Provisioner.
 func (m *MTU) Provision(ctx *pipeline.Context) error {
-	v := mtus(ctx.Env.Config)
+	v := ctx.Env.Config.MTUs()
 	m.mtu.Store(&v)
 	m.kernel = ctx.Env.KernelRoutes
 	return nil
@@ -119,19 +119,8 @@ func (m *MTU) Provision(ctx *pipeline.Context) error {
 
 // PrepareReload implements pipeline.Reloader: interface MTUs may change.
 func (m *MTU) PrepareReload(c *config.Config) (func(), error) {
-	v := mtus(c)
+	v := c.MTUs()
 	return func() { m.mtu.Store(&v) }, nil
-}
-
-func mtus(c *config.Config) []int {
-	if c == nil {
-		return nil
-	}
-	v := make([]int, len(c.Interfaces))
-	for i, ifc := range c.Interfaces {
-		v[i] = ifc.MTU
-	}
-	return v
 }
 
 // Note strings for traces (constants: a trace must not allocate either).
