@@ -262,12 +262,14 @@ func fold16(s uint64) uint16 {
 	return uint16(s)
 }
 
-// RewriteForward is Rewrite followed by header.IPv4.DecrementTTL for a TCP
-// or UDP packet, with each checksum updated once for the addresses, the
-// ports and the TTL together (RFC 1624 eqn. 3 over every changed word):
-// the flowtable's fast path, which does both to every packet. The bytes
-// are the same as Rewrite and DecrementTTL give (TestRewriteForward).
-// The caller checks the TTL is above 1.
+// RewriteForward translates a packet of an established NATed connection
+// (TCP or UDP, not an ICMP error) at both ends at once, as the PREROUTING
+// and POSTROUTING nat stages would one after the other, and decrements
+// its TTL: the flowtable's fast path. Each checksum is updated once for
+// the addresses, the ports and the TTL together (RFC 1624 eqn. 3 over
+// every changed word); the bytes are those of the two translations and
+// header.IPv4.DecrementTTL (TestRewriteForward). pkt.CT must be c and
+// pkt.CTReply its direction; the caller checks the TTL is above 1.
 func RewriteForward(pkt *packet.Packet, c *conntrack.Conn) {
 	ts := c.Tuples()
 	other := &ts[1]

@@ -406,20 +406,6 @@ func (s *Stage) translate(pkt *packet.Packet, c *conntrack.Conn) {
 	}
 }
 
-// Rewrite translates a packet of an established NATed connection (not an
-// ICMP error) at both ends at once, as the PREROUTING and POSTROUTING nat
-// stages would one after the other: the flowtable's fast path. pkt.CT
-// must be c and pkt.CTReply its direction.
-func Rewrite(pkt *packet.Packet, c *conntrack.Conn) {
-	ts := c.Tuples()
-	other := &ts[1]
-	if pkt.CTReply {
-		other = &ts[0]
-	}
-	translateDst(pkt, other)
-	translateSrc(pkt, other)
-}
-
 // translateSrc sets a packet's source to where its connection's other
 // direction sends (other.Dst): SNAT, or un-DNAT of a reply.
 func translateSrc(pkt *packet.Packet, other *conntrack.Tuple) {
