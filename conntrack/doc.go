@@ -34,6 +34,15 @@
 // (pkt.CTHash, pkt.CTHint) that lookup checks under the lock. At 1M
 // connections this overlaps the two misses of 32 lookups instead of
 // paying them one after another (about 130 ns a packet instead of 460).
+// A plain ACK of an ASSURED, ESTABLISHED connection inside every window
+// bound takes tcpEstablished, which does what the general tracker does
+// for it without the checks that cannot apply (FuzzTCPFastPath holds the
+// two to the same result).
+//
+// Offload (offload.go): Table.Offload marks a connection for the
+// flowtable's fast path (status OFFLOAD, Linux's IPS_OFFLOAD); leaving
+// ESTABLISHED clears it, and ClearOffload clears it everywhere (a reload).
+//
 // Owner and Owners name the worker a packet's connection belongs to (its
 // home shard mod the workers), for a device that steers packets so that
 // every packet of a connection, both directions and both sides of the
