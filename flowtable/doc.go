@@ -21,6 +21,9 @@
 //   - a packet the fast path cannot finish (TTL 1, larger than the egress
 //     MTU, no route after a change) goes the slow path, which answers it
 //     as usual (time exceeded, fragmentation needed, refragmentation);
+//   - so does one that arrives on another interface than the one its
+//     source is routed by (spoofed, or an asymmetric path): Linux's
+//     flowtable matches the input interface too;
 //   - a reload takes every connection off the fast path: the new rules
 //     decide again on the next packet.
 //

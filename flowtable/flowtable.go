@@ -163,6 +163,13 @@ func (s *Stage) Process(pkt *packet.Packet) pipeline.Verdict {
 	if r == nil {
 		return pipeline.Continue
 	}
+	// The packet must come in where its source is routed (Linux's
+	// flowtable matches the input interface too): one with a
+	// connection's tuple on another interface, spoofed or on an
+	// asymmetric path, is for the rules to judge.
+	if back := s.routes.Lookup(p.Src); back == nil || back.Local || back.Dev != int(pkt.InIf) {
+		return pipeline.Continue
+	}
 	if mtu := *s.mtu.Load(); r.Dev < len(mtu) && mtu[r.Dev] > 0 && !fits(pkt, ip, mtu[r.Dev]) {
 		return pipeline.Continue // fragmentation needed, or refragmentation
 	}

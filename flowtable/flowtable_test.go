@@ -480,3 +480,27 @@ func TestKernelRoutesIgnoresOffload(t *testing.T) {
 		t.Fatalf("%d packets took a fast path NFQUEUE mode does not have", n)
 	}
 }
+
+// TestWrongInterfaceTakesTheSlowPath: a packet with an offloaded
+// connection's tuple that arrives on another interface than its source
+// is routed by is left to the rules.
+func TestWrongInterfaceTakesTheSlowPath(t *testing.T) {
+	r := newRouter(t, gatewayConfig(t, true))
+	o := r.send(bench.LAN, tcp(lanHost, server, 33004, 443, syn, 100, 0, ""))
+	pub := header.TCP(o[0].data[20:]).SourcePort()
+	r.send(bench.WAN, tcp(server, wanAddr, 443, pub, syn|ack, 500, 101, ""))
+	r.send(bench.LAN, tcp(lanHost, server, 33004, 443, ack, 101, 501, ""))
+	fast := func(in int16, seq uint32) uint64 {
+		t.Helper()
+		before, _ := r.fast().Counters()
+		r.send(in, tcp(lanHost, server, 33004, 443, ack|psh, seq, 501, "data"))
+		after, _ := r.fast().Counters()
+		return after - before
+	}
+	if n := fast(bench.LAN, 101); n != 1 {
+		t.Fatal("the connection's own packet did not take the fast path")
+	}
+	if n := fast(bench.WAN, 105); n != 0 {
+		t.Fatal("a LAN host's packet arriving on the WAN took the fast path")
+	}
+}
