@@ -296,10 +296,7 @@ func listOne(t *testing.T, r *router, src [4]byte) string {
 // fast path. With the rule gone, it stays off.
 func TestReloadTakesConnectionsOff(t *testing.T) {
 	r := newRouter(t, gatewayConfig(t, true))
-	o := r.send(bench.LAN, tcp(lanHost, server, 33001, 443, syn, 100, 0, ""))
-	pub := header.TCP(o[0].data[20:]).SourcePort()
-	r.send(bench.WAN, tcp(server, wanAddr, 443, pub, syn|ack, 500, 101, ""))
-	r.send(bench.LAN, tcp(lanHost, server, 33001, 443, ack, 101, 501, ""))
+	handshake(t, r, 33001)
 	seq := uint32(101)
 	data := func() uint64 {
 		t.Helper()
@@ -463,15 +460,9 @@ func TestKernelRoutesIgnoresOffload(t *testing.T) {
 	t.Cleanup(pl.Cleanup)
 	s := &sink{pool: env.Pool}
 	r := &router{pl: pl, r: pl.NewRunner(s), env: env, sink: s, clock: clock}
-	o := r.send(bench.LAN, tcp(lanHost, server, 33003, 443, syn, 1, 0, ""))
-	if len(o) != 1 || !o[0].delivered {
-		t.Fatalf("syn: %v", o)
-	}
-	pub := header.TCP(o[0].data[20:]).SourcePort()
-	r.send(bench.WAN, tcp(server, wanAddr, 443, pub, syn|ack, 9, 2, ""))
-	r.send(bench.LAN, tcp(lanHost, server, 33003, 443, ack, 2, 10, ""))
+	handshake(t, r, 33003)
 	for i := range 5 {
-		r.send(bench.LAN, tcp(lanHost, server, 33003, 443, ack|psh, 2+uint32(i)*4, 10, "data"))
+		r.send(bench.LAN, tcp(lanHost, server, 33003, 443, ack|psh, 101+uint32(i)*4, 501, "data"))
 	}
 	if line := listOne(t, r, lanHost); strings.Contains(line, "[OFFLOAD]") {
 		t.Fatalf("NFQUEUE mode: %s", line)
@@ -486,10 +477,7 @@ func TestKernelRoutesIgnoresOffload(t *testing.T) {
 // is routed by is left to the rules.
 func TestWrongInterfaceTakesTheSlowPath(t *testing.T) {
 	r := newRouter(t, gatewayConfig(t, true))
-	o := r.send(bench.LAN, tcp(lanHost, server, 33004, 443, syn, 100, 0, ""))
-	pub := header.TCP(o[0].data[20:]).SourcePort()
-	r.send(bench.WAN, tcp(server, wanAddr, 443, pub, syn|ack, 500, 101, ""))
-	r.send(bench.LAN, tcp(lanHost, server, 33004, 443, ack, 101, 501, ""))
+	handshake(t, r, 33004)
 	fast := func(in int16, seq uint32) uint64 {
 		t.Helper()
 		before, _ := r.fast().Counters()
@@ -503,4 +491,19 @@ func TestWrongInterfaceTakesTheSlowPath(t *testing.T) {
 	if n := fast(bench.WAN, 105); n != 0 {
 		t.Fatal("a LAN host's packet arriving on the WAN took the fast path")
 	}
+}
+
+// handshake opens a TCP connection from lanHost's port sport to the
+// server through r (MASQUERADE): client ISN 100, server ISN 500. It
+// returns the public port.
+func handshake(t *testing.T, r *router, sport uint16) uint16 {
+	t.Helper()
+	o := r.send(bench.LAN, tcp(lanHost, server, sport, 443, syn, 100, 0, ""))
+	if len(o) != 1 || !o[0].delivered {
+		t.Fatalf("syn: %v", o)
+	}
+	pub := header.TCP(o[0].data[20:]).SourcePort()
+	r.send(bench.WAN, tcp(server, wanAddr, 443, pub, syn|ack, 500, 101, ""))
+	r.send(bench.LAN, tcp(lanHost, server, sport, 443, ack, 101, 501, ""))
+	return pub
 }
