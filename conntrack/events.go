@@ -93,7 +93,7 @@ func (t *Table) emitLocked(typ EventType, c *Conn, now int64) {
 	}
 	var ev Event
 	ev.Type, ev.Time = typ, now
-	c.snapshot(&ev.Entry)
+	t.snapshotLocked(c, &ev.Entry)
 	for _, s := range subs {
 		if s.mask&typ == 0 {
 			continue

@@ -123,6 +123,7 @@ type Table struct {
 
 	subMu sync.Mutex                      // subMu serialises Subscribe/Close
 	subs  atomic.Pointer[[]*Subscription] // copy on write
+	ft    FlowTable                       // the fast path's, if any (SetFlowTable)
 
 	reapShard atomic.Uint32
 }
@@ -404,6 +405,7 @@ func (t *Table) freeLocked(c *Conn, now int64) {
 		rs.removeAliasLocked(c.hash[1], makeRef(c.home, c.idx, Reply))
 	}
 	hs.unlinkUnassuredLocked(c)
+	t.unoffloadLocked(c)
 	t.emitLocked(EventDestroy, c, now)
 	c.gen++
 	c.flags = 0
@@ -576,7 +578,7 @@ func (t *Table) Lookup(tu Tuple) (e Entry, dir int, ok bool) {
 	if c == nil {
 		return Entry{}, 0, false
 	}
-	c.snapshot(&e)
+	t.snapshotLocked(c, &e)
 	hs.mu.Unlock()
 	return e, dir, true
 }
@@ -937,7 +939,7 @@ func (t *Table) Snapshot(c *Conn) Entry {
 	}
 	s := &t.shards[c.home]
 	s.mu.Lock()
-	c.snapshot(&e)
+	t.snapshotLocked(c, &e)
 	s.mu.Unlock()
 	return e
 }
@@ -956,7 +958,7 @@ const scanWindow = 256
 // scanLocked copies the live entries of s's slab slots [lo,
 // lo+scanWindow) into buf, with their slots and generations; expired ones
 // that are not freed yet too when withExpired.
-func (s *shard) scanLocked(lo uint32, now int64, withExpired bool, buf []scanned) []scanned {
+func (t *Table) scanLocked(s *shard, lo uint32, now int64, withExpired bool, buf []scanned) []scanned {
 	hi := min(lo+scanWindow, s.n)
 	for idx := lo; idx < hi; idx++ {
 		c := s.at(idx)
@@ -964,7 +966,7 @@ func (s *shard) scanLocked(lo uint32, now int64, withExpired bool, buf []scanned
 			continue
 		}
 		buf = append(buf, scanned{idx: idx, gen: c.gen})
-		c.snapshot(&buf[len(buf)-1].e)
+		t.snapshotLocked(c, &buf[len(buf)-1].e)
 	}
 	return buf
 }
@@ -981,7 +983,7 @@ func (t *Table) scan(withExpired bool, fn func(home uint8, v []scanned) bool) {
 	now := t.clock.Now()
 	var buf []scanned
 	t.windows(func(s *shard, lo uint32) {
-		buf = s.scanLocked(lo, now, withExpired, buf[:0])
+		buf = t.scanLocked(s, lo, now, withExpired, buf[:0])
 	}, func(s *shard) bool { return fn(s.id, buf) })
 }
 

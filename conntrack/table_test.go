@@ -552,15 +552,15 @@ func TestOffloadConditions(t *testing.T) {
 	tab, clk := newTestTable(t, nil)
 	f := newFlow(t, tab, clk)
 	c := f.send(Original, fSYN, 100, 0, 1000, 0, nil).CT.(*Conn)
-	if tab.Offload(c) {
+	if tab.Offload(c, nil) {
 		t.Fatal("offloaded a connection with no reply")
 	}
 	f.send(Reply, fSYN|fACK, 500, 101, 1000, 0, nil)
-	if tab.Offload(c) {
+	if tab.Offload(c, nil) {
 		t.Fatal("offloaded in SYN_RECV")
 	}
 	f.send(Original, fACK, 101, 501, 1000, 0, nil)
-	if !tab.Offload(c) {
+	if !tab.Offload(c, nil) {
 		t.Fatal("not offloaded in ESTABLISHED")
 	}
 	if p := f.send(Original, fACK, 101, 501, 1000, 10, nil); p.CTStatus&packet.CTStatusOffload == 0 {
@@ -569,32 +569,32 @@ func TestOffloadConditions(t *testing.T) {
 	if n := tab.ClearOffload(); n != 1 {
 		t.Fatalf("ClearOffload cleared %d", n)
 	}
-	if !tab.Offload(c) {
+	if !tab.Offload(c, nil) {
 		t.Fatal("not offloaded again")
 	}
 	if p := f.send(Original, fFIN|fACK, 111, 501, 1000, 0, nil); p.CTStatus&packet.CTStatusOffload != 0 || tab.Snapshot(c).Status&packet.CTStatusOffload != 0 {
 		t.Fatal("still offloaded after a FIN")
 	}
-	if tab.Offload(c) {
+	if tab.Offload(c, nil) {
 		t.Fatal("offloaded in FIN_WAIT")
 	}
 
 	u := decode(t, buildUDP(cliAddr, srvAddr, 5000, 53, 8))
 	run(tab, u)
-	if tab.Offload(u.CT.(*Conn)) {
+	if tab.Offload(u.CT.(*Conn), nil) {
 		t.Fatal("unanswered UDP offloaded")
 	}
 	run(tab, decode(t, buildUDP(srvAddr, cliAddr, 53, 5000, 8)))
-	if !tab.Offload(u.CT.(*Conn)) {
+	if !tab.Offload(u.CT.(*Conn), nil) {
 		t.Fatal("answered UDP not offloaded")
 	}
 	i := decode(t, buildICMP(cliAddr, srvAddr, header.ICMPEcho, 0, 7<<16|1, nil))
 	run(tab, i)
 	run(tab, decode(t, buildICMP(srvAddr, cliAddr, header.ICMPEchoReply, 0, 7<<16|1, nil)))
-	if tab.Offload(i.CT.(*Conn)) {
+	if tab.Offload(i.CT.(*Conn), nil) {
 		t.Fatal("ICMP offloaded")
 	}
-	if tab.Offload(nil) {
+	if tab.Offload(nil, nil) {
 		t.Fatal("offloaded nil")
 	}
 }

@@ -510,7 +510,7 @@ func (t *Table) tcpPacket(c *Conn, dir int, p *packet.Parsed, now int64) (trackR
 	if newState != TCPEstablished {
 		// Out of the fast path (Linux's flow_offload_teardown on FIN
 		// or RST): the teardown passes the rules.
-		c.status &^= packet.CTStatusOffload
+		t.unoffloadLocked(c)
 	}
 	if oldState != newState && newState == TCPFinWait {
 		st.seen[dir].flags |= tfCloseInit

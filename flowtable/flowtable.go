@@ -1,6 +1,7 @@
 package flowtable
 
 import (
+	"encoding/binary"
 	"runtime"
 	"sync/atomic"
 
@@ -18,15 +19,21 @@ func init() { pipeline.Register((*Stage)(nil)) }
 var (
 	_ pipeline.Provisioner = (*Stage)(nil)
 	_ pipeline.Stage       = (*Stage)(nil)
-	_ pipeline.Selective   = (*Stage)(nil)
+	_ pipeline.Prefetcher  = (*Stage)(nil)
 	_ pipeline.Idler       = (*Stage)(nil)
 	_ pipeline.Reloader    = (*Stage)(nil)
 )
 
-// Stage is "stage.flowtable".
+// Stage is "stage.flowtable": Linux's flowtable at the ingress hook. It
+// runs right after reassembly, before conntrack and every table: a packet
+// of an offloaded connection, found in the flow table by its tuple and
+// input interface, is rewritten (NAT both ends, TTL), routed and handed
+// to the device at once. Any other packet goes on untouched.
 type Stage struct {
 	ct     *conntrack.Table
 	routes *router.Table
+	clock  pipeline.Clock
+	table  *Table
 	mtu    atomic.Pointer[[]int] // by interface index; swapped by a reload
 	kernel bool
 	// used: some rule offloads (action = "offload"); without one the
@@ -40,6 +47,13 @@ type Stage struct {
 }
 
 const stride = 8 // uint64s per stripe: a cache line
+
+// refreshEvery is how often, at most, the fast path hands a direction's
+// counters to conntrack and restarts the connection's timeout
+// (conntrack.Table.Refresh). Linux's flow_offload_refresh writes the
+// flow's timeout only when it moved by a jiffy... of HZ; a second keeps
+// the lock off the fast path and conntrack -L's timeout exact to it.
+const refreshEvery = int64(1e9)
 
 // Module implements pipeline.Module.
 func (*Stage) Module() pipeline.ModuleInfo {
@@ -57,6 +71,20 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 		return err
 	}
 	s.ct = ct
+	s.clock = ctx.Env.Clock
+	if !s.kernel {
+		// One flow table per conntrack table, as the stages of every
+		// pipeline built on the Env share conntrack's.
+		v, err := ctx.Shared("flowtable.table", func() (any, error) {
+			t := newTable(ctx.Config.Conntrack.MaxEntries)
+			ct.SetFlowTable(t)
+			return t, nil
+		})
+		if err != nil {
+			return err
+		}
+		s.table = v.(*Table)
+	}
 	v, err := ctx.Shared("router.table", func() (any, error) { return router.NewTable(ctx.Config) })
 	if err != nil {
 		return err
@@ -98,10 +126,6 @@ func offloads(cfg *config.Config) bool {
 	return false
 }
 
-// Selects implements pipeline.Selective: only offloaded connections'
-// packets have work here.
-func (*Stage) Selects() pipeline.Selection { return pipeline.SelectOffloaded }
-
 // Idle implements pipeline.Idler: idle when no rule offloads, and in
 // NFQUEUE mode, where the kernel forwards.
 func (s *Stage) Idle() bool { return s.kernel || !s.used }
@@ -127,61 +151,127 @@ func (s *Stage) Counters() (pkts, bytes uint64) {
 	return
 }
 
+// Offload puts c on the fast path, if conntrack allows it (see
+// conntrack.Table.Offload): an entry for each direction, keyed by the
+// tuple its packets carry and the interface they must arrive on (where
+// their source is routed: Linux's flowtable matches the input interface
+// too, so a packet with the connection's tuple on another interface, on
+// an asymmetric path or spoofed, is for the rules to judge), holding what
+// they become (the other direction's tuple inverted: NAT at both ends),
+// where they go and the MTU there. It reports whether c is offloaded.
+// In NFQUEUE mode nothing is: the kernel forwards.
+func (s *Stage) Offload(c *conntrack.Conn) bool {
+	if s.kernel || s.table == nil {
+		return false
+	}
+	mtus := *s.mtu.Load()
+	now := s.clock.Now()
+	return s.ct.Offload(c, func(c *conntrack.Conn) bool {
+		var fs [2]flow
+		ts := c.Tuples()
+		for d := range 2 {
+			key, other := ts[d], &ts[1-d]
+			to := conntrack.Tuple{Src: other.Dst, Dst: other.Src, SrcPort: other.DstPort, DstPort: other.SrcPort, Proto: key.Proto}
+			r := s.routes.Forwarding(to.Dst)
+			if r == nil {
+				return false
+			}
+			back := s.routes.Lookup(key.Src)
+			if back == nil || back.Local {
+				return false
+			}
+			mtu := 0
+			if r.Dev < len(mtus) {
+				mtu = mtus[r.Dev]
+			}
+			fs[d] = flow{key: key, in: int16(back.Dev), out: int16(r.Dev), to: to, nat: to != key,
+				nextHop: r.NextHop(to.Dst), mtu: mtu, ref: c.Ref(), gen: c.Gen(), dir: d, now: now}
+		}
+		return s.table.add(&fs)
+	})
+}
+
+// Table returns the flow table (nil in NFQUEUE mode).
+func (s *Stage) Table() *Table { return s.table }
+
+// Prefetch implements pipeline.Prefetcher: the bucket of every TCP and
+// UDP packet of the batch, then the first entry of its chain, so the
+// lookups' misses overlap.
+func (s *Stage) Prefetch(batch []*packet.Packet, sub []int32) {
+	t := s.table
+	if len(sub) < 2 || t == nil {
+		return
+	}
+	for _, i := range sub {
+		pkt := batch[i]
+		if p := pkt.Parsed.Proto; p != packet.TCP && p != packet.UDP {
+			continue
+		}
+		h := t.hash(pktKeys(pkt))
+		pkt.FlowHash = h
+		t.prefetchBucket(h)
+	}
+	for _, i := range sub {
+		if h := batch[i].FlowHash; h != 0 {
+			t.prefetchEntry(h)
+		}
+	}
+}
+
 // Process implements pipeline.Stage. It finishes the packet's path or
 // leaves it as it was for the slow path.
 func (s *Stage) Process(pkt *packet.Packet) pipeline.Verdict {
-	c, _ := pkt.CT.(*conntrack.Conn)
-	if c == nil || pkt.CTState != packet.CTEstablished || pkt.CTStatus&packet.CTStatusOffload == 0 {
+	h := pkt.FlowHash
+	pkt.FlowHash = 0
+	p := &pkt.Parsed
+	if p.Proto != packet.TCP && p.Proto != packet.UDP {
 		return pipeline.Continue
 	}
-	p := &pkt.Parsed
-	switch p.Proto {
-	case packet.TCP:
-		if p.TCPFlags&(header.TCPFlagSYN|header.TCPFlagFIN|header.TCPFlagRST) != 0 {
-			return pipeline.Continue
-		}
-	case packet.UDP:
-	default:
+	t := s.table
+	if t == nil {
+		return pipeline.Continue // NFQUEUE mode: the kernel forwards
+	}
+	k0, k1 := pktKeys(pkt)
+	if h == 0 {
+		h = t.hash(k0, k1)
+	}
+	var f hit
+	if !t.lookup(k0, k1, h, &f) {
 		return pipeline.Continue
 	}
 	ip := pkt.IP()
-	if ip.TTL() <= 1 {
-		return pipeline.Continue // the slow path sends time exceeded
-	}
-	// Where the packet goes after NAT: the other direction's source.
-	translated := pkt.CTStatus&(packet.CTStatusSNAT|packet.CTStatusDNAT) != 0
-	dst := p.Dst
-	if translated {
-		ts := c.Tuples()
-		if pkt.CTReply {
-			dst = ts[conntrack.Original].Src
-		} else {
-			dst = ts[conntrack.Reply].Src
+	// The slow path's cases: the connection leaves the fast path first,
+	// and conntrack takes the packet as it would any other.
+	if p.Proto == packet.TCP && p.TCPFlags&(header.TCPFlagSYN|header.TCPFlagFIN|header.TCPFlagRST) != 0 ||
+		ip.TTL() <= 1 || // time exceeded
+		f.mtu() > 0 && !fits(pkt, ip, f.mtu()) { // fragmentation needed, or refragmentation
+		s.ct.Teardown(f.ref, f.gen())
+		if pkt.Trace {
+			pkt.Note = "offload torn down: the slow path"
 		}
-	}
-	r := s.routes.Forwarding(dst)
-	if r == nil {
 		return pipeline.Continue
 	}
-	// The packet must come in where its source is routed (Linux's
-	// flowtable matches the input interface too): one with a
-	// connection's tuple on another interface, spoofed or on an
-	// asymmetric path, is for the rules to judge.
-	if back := s.routes.Lookup(p.Src); back == nil || back.Local || back.Dev != int(pkt.InIf) {
-		return pipeline.Continue
-	}
-	if mtu := *s.mtu.Load(); r.Dev < len(mtu) && mtu[r.Dev] > 0 && !fits(pkt, ip, mtu[r.Dev]) {
-		return pipeline.Continue // fragmentation needed, or refragmentation
-	}
-	if translated {
-		nat.RewriteForward(pkt, c) // both ends and the TTL, each checksum once
+	if f.nat() {
+		var to conntrack.Tuple
+		binary.LittleEndian.PutUint32(to.Src[:], uint32(f.to0))
+		binary.LittleEndian.PutUint32(to.Dst[:], uint32(f.to0>>32))
+		to.SrcPort, to.DstPort = uint16(f.to1), uint16(f.to1>>16)
+		nat.RewriteTo(pkt, &to) // both ends and the TTL, each checksum once
 	} else {
 		ip.DecrementTTL()
 		p.TTL--
 	}
-	pkt.OutIf = int16(r.Dev)
-	pkt.NextHop = r.NextHop(dst)
+	pkt.OutIf = f.outIf()
+	pkt.NextHop = f.nextHop()
 	pkt.Hook = packet.Done
+	e := f.e
+	e.packets.Add(1)
+	e.bytes.Add(uint64(p.Length))
+	if now := s.clock.Now(); now-e.used.Load() >= refreshEvery {
+		if old := e.used.Load(); now-old >= refreshEvery && e.used.CompareAndSwap(old, now) {
+			s.ct.Refresh(f.ref, f.gen(), f.dir(), e.packets.Swap(0), e.bytes.Swap(0), now)
+		}
+	}
 	b := int(uint32(pkt.Worker)&s.mask) * stride
 	s.count[b].Add(1)
 	s.count[b+1].Add(uint64(len(pkt.Data)))

@@ -225,7 +225,7 @@ func TestRewriteForward(t *testing.T) {
 		fast, slow := packet.New(b), packet.New(b)
 		fast.Parsed.Decode(fast.Data)
 		slow.Parsed.Decode(slow.Data)
-		rewriteForward(fast, &other)
+		RewriteTo(fast, &conntrack.Tuple{Src: other.Dst, Dst: other.Src, SrcPort: other.DstPort, DstPort: other.SrcPort})
 		translateDst(slow, &other)
 		translateSrc(slow, &other)
 		slow.IP().DecrementTTL()

@@ -276,12 +276,19 @@ func RewriteForward(pkt *packet.Packet, c *conntrack.Conn) {
 	if pkt.CTReply {
 		other = &ts[0]
 	}
-	rewriteForward(pkt, other)
+	rewriteForward(pkt, other.Dst, other.Src, other.DstPort, other.SrcPort)
 }
 
-// rewriteForward is RewriteForward towards the inverse of other, the
-// tuple of the connection's other direction.
-func rewriteForward(pkt *packet.Packet, other *conntrack.Tuple) {
+// RewriteTo is RewriteForward to the tuple to, what the packet's addresses
+// and ports become (the inverse of the connection's other direction): the
+// flowtable keeps it in its entry, so the fast path reads no connection.
+func RewriteTo(pkt *packet.Packet, to *conntrack.Tuple) {
+	rewriteForward(pkt, to.Src, to.Dst, to.SrcPort, to.DstPort)
+}
+
+// rewriteForward is RewriteForward to source ns:nsp and destination
+// nd:ndp.
+func rewriteForward(pkt *packet.Packet, ns, nd [4]byte, nsp, ndp uint16) {
 	p := &pkt.Parsed
 	b := pkt.Data
 	l4 := int(p.L4Off)
@@ -293,8 +300,6 @@ func rewriteForward(pkt *packet.Packet, other *conntrack.Tuple) {
 	_ = b[19]
 	_ = b[l4+3]
 	_ = b[coff+1]
-	ns, nd := other.Dst, other.Src
-	nsp, ndp := other.DstPort, other.SrcPort
 	oldAddrs := uint64(^be16(b[12:])) + uint64(^be16(b[14:])) + uint64(^be16(b[16:])) + uint64(^be16(b[18:]))
 	newAddrs := uint64(be16(ns[0:])) + uint64(be16(ns[2:])) + uint64(be16(nd[0:])) + uint64(be16(nd[2:]))
 	addrDelta := oldAddrs + newAddrs

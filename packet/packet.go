@@ -153,6 +153,9 @@ type Packet struct {
 	// belong to (a *conntrack.Conn); conntrack checks it under its lock
 	// before trusting it. Nil when none.
 	CTHint unsafe.Pointer
+	// FlowHash is the flowtable stage's note to itself: the hash of the
+	// packet's flow key from its prefetch pass; 0 when not computed.
+	FlowHash uint64
 
 	// NextHop is the address to resolve on OutIf (TAP mode routing).
 	NextHop [4]byte

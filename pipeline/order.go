@@ -23,9 +23,9 @@ var Order = []Slot{
 	// at priority -400, before raw).
 	{packet.Prerouting, "stage.parse"},
 	{packet.Prerouting, "stage.defrag"},
+	{packet.Prerouting, "stage.flowtable"},    // offloaded connections: the whole path at once (nft's ingress flowtable)
 	{packet.Prerouting, "stage.rules.raw"},    // NF_IP_PRI_RAW (-300)
 	{packet.Prerouting, "stage.conntrack"},    // NF_IP_PRI_CONNTRACK (-200)
-	{packet.Prerouting, "stage.flowtable"},    // offloaded connections: the whole path at once
 	{packet.Prerouting, "stage.rules.mangle"}, // NF_IP_PRI_MANGLE (-150)
 	{packet.Prerouting, "stage.rules.nat"},    // NF_IP_PRI_NAT_DST (-100): DNAT, REDIRECT
 	{packet.Prerouting, "stage.nat"},          // apply the binding (both directions)

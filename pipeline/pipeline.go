@@ -161,8 +161,6 @@ const (
 	SelectUnconfirmed
 	// SelectFragments: IPv4 fragments.
 	SelectFragments
-	// SelectOffloaded: packets of a connection the rules offloaded.
-	SelectOffloaded
 )
 
 // wants reports whether a stage selecting sel has work for pkt.
@@ -174,8 +172,6 @@ func (sel Selection) wants(pkt *packet.Packet) bool {
 		return pkt.CTState == packet.CTNew || pkt.CTMarkDirty
 	case SelectFragments:
 		return pkt.Parsed.Proto == packet.Fragment
-	case SelectOffloaded:
-		return pkt.CTStatus&packet.CTStatusOffload != 0
 	}
 	return true
 }

@@ -14,7 +14,13 @@ func init() { pipeline.Register((*Offload)(nil)) }
 // Offload is the offload target.
 type Offload struct {
 	env *pipeline.Env
-	ct  atomic.Pointer[conntrack.Table]
+	ft  atomic.Pointer[offloader]
+}
+
+// offloader is the flowtable stage (flowtable.Stage), found in the
+// pipeline's Env: it puts a connection on its fast path.
+type offloader interface {
+	Offload(c *conntrack.Conn) bool
 }
 
 var _ rules.TargetModule = (*Offload)(nil)
@@ -38,9 +44,9 @@ func (t *Offload) Decode(d *rules.Decoder) bool {
 // Name is the listing's target column, as OpenWrt's iptables shows it.
 func (*Offload) Name() string { return "FLOWOFFLOAD" }
 
-func (t *Offload) table() *conntrack.Table {
-	if c := t.ct.Load(); c != nil {
-		return c
+func (t *Offload) table() offloader {
+	if f := t.ft.Load(); f != nil {
+		return *f
 	}
 	if t.env == nil || t.env.KernelRoutes {
 		// Without a pipeline, or in NFQUEUE mode where the kernel
@@ -48,11 +54,11 @@ func (t *Offload) table() *conntrack.Table {
 		// conntrack -L does not show [OFFLOAD] for what is not.
 		return nil
 	}
-	c, _ := t.env.Lookup("conntrack.table").(*conntrack.Table)
-	if c != nil {
-		t.ct.Store(c)
+	f, _ := t.env.Lookup("flowtable.stage").(offloader)
+	if f != nil {
+		t.ft.Store(&f)
 	}
-	return c
+	return f
 }
 
 // Do offloads the packet's connection when conntrack allows it (see
