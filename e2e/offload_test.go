@@ -187,6 +187,16 @@ func TestOffload(t *testing.T) {
 		!strings.Contains(line, "[OFFLOAD]") || strings.Contains(line, "[ASSURED]") {
 		t.Errorf("conntrack -L for the open transfer, want ESTABLISHED, masqueraded and [OFFLOAD]:\n%s", line)
 	}
+	// Conntrack does not see the fast path's packets, but counts them:
+	// what the client sent so far, headers included.
+	if cs := strings.Fields(ctCounters(e.ctEntry(sport, true))); len(cs) != 4 {
+		t.Errorf("conntrack -L -o extended: no counters in %q", cs)
+	} else if n, _ := strconv.ParseUint(strings.TrimPrefix(cs[1], "bytes="), 10, 64); n < half {
+		t.Errorf("conntrack counts %s in the original direction after %d bytes of data", cs[1], half)
+	}
+	if n := e.metric("fwd_flowtable_connections"); n < 1 {
+		t.Errorf("fwd_flowtable_connections is %d with the transfer open", n)
+	}
 	fastPkts, fastBytes := e.metric("fwd_flowtable_packets_total"), e.metric("fwd_flowtable_bytes_total")
 	ruled, ruledBytes := e.offloadRule()
 	t.Logf("after %d KiB: fast path %d packets, %d bytes; offload rule %d packets, %d bytes", half>>10, fastPkts, fastBytes, ruled, ruledBytes)
@@ -244,6 +254,9 @@ func TestOffload(t *testing.T) {
 	}
 	if line := e.ctEntry(esport, false); !strings.Contains(line, " ESTABLISHED ") || strings.Contains(line, "[OFFLOAD]") || !strings.Contains(line, "[ASSURED]") {
 		t.Errorf("conntrack -L right after the reload, want ESTABLISHED [ASSURED] and no [OFFLOAD]:\n%s", line)
+	}
+	if n := e.metric("fwd_flowtable_connections"); n != 0 {
+		t.Errorf("fwd_flowtable_connections is %d right after the reload", n)
 	}
 	before := e.metric("fwd_flowtable_packets_total")
 	ec.check(t, "after the reload")

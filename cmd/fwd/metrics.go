@@ -156,6 +156,9 @@ func gatherMetrics(d *daemon) []ctl.Metric {
 		ms = append(ms,
 			ctl.Metric{Name: "fwd_flowtable_packets_total", Help: "Packets of offloaded connections that took the flowtable's fast path.", Type: ctl.Counter, Samples: []ctl.Sample{{Value: float64(pk)}}},
 			ctl.Metric{Name: "fwd_flowtable_bytes_total", Help: "Bytes of offloaded connections that took the flowtable's fast path.", Type: ctl.Counter, Samples: []ctl.Sample{{Value: float64(by)}}})
+		if t := ft.Table(); t != nil {
+			gauge("fwd_flowtable_connections", "Connections on the flowtable's fast path (offloaded).", float64(t.Len()))
+		}
 	}
 
 	// TAP queues: what the kernel's offloads did.
