@@ -41,14 +41,16 @@
 //
 // Offload (offload.go): Table.Offload puts a connection on the
 // flowtable's fast path (status OFFLOAD, Linux's IPS_OFFLOAD), which
-// runs before conntrack: conntrack no longer sees its packets and keeps
-// no window for them. The fast path hands over counts and restarts the
+// runs before conntrack: conntrack no longer sees its packets, and a TCP
+// connection's windows are no longer checked (nft_flow_offload_eval's
+// liberal flags). The fast path hands over counts and restarts the
 // timeout through Refresh, once a second per direction; a packet it
 // cannot finish tears the offload down (Teardown), and so do leaving
 // ESTABLISHED, the connection's end and ClearOffload (a reload): the
 // flow table's entries go (the FlowTable interface), their counts join
 // the connection's, and both TCP windows are forgotten, to be picked up
-// from the next segments as Linux's flow_offload_fixup_tcp does.
+// from the next segments as Linux's flow_offload_fixup_tcp does (the
+// state machine goes on; the windows stay unchecked).
 //
 // Owner and Owners name the worker a packet's connection belongs to (its
 // home shard mod the workers), for a device that steers packets so that

@@ -32,11 +32,11 @@ func (t *Table) SetFlowTable(ft FlowTable) { t.ft = ft }
 // full). Offload reports whether c is offloaded now.
 //
 // From then on conntrack does not see c's packets that the fast path
-// takes: it keeps no window for them (as Linux does not), and the fast
-// path keeps c alive and counted through Refresh. A packet the fast path
-// leaves to the slow path tears the offload down first (Teardown), so
-// conntrack tracks the connection again, picking up its windows from the
-// packets that follow.
+// takes, and the fast path keeps c alive and counted through Refresh. A
+// TCP connection's windows are no longer checked, on either path, from
+// then on (as in Linux); a packet the fast path leaves to the slow path
+// tears the offload down first (Teardown), and conntrack picks the
+// windows up again from the packets that follow, for its state machine.
 func (t *Table) Offload(c *Conn, add func(c *Conn) bool) bool {
 	if c == nil || !c.slab {
 		return false
@@ -60,6 +60,15 @@ func (t *Table) Offload(c *Conn, add func(c *Conn) bool) bool {
 		return false
 	}
 	c.status |= packet.CTStatusOffload
+	if c.tuple[Original].Proto == header.ProtoTCP {
+		// Conntrack will not see the fast path's segments: a packet that
+		// misses it (on another interface, or one racing a teardown)
+		// would meet stale windows and be INVALID. Like
+		// nft_flow_offload_eval, the connection stops checking windows,
+		// for good.
+		c.tcp.seen[0].flags |= tfBeLiberal
+		c.tcp.seen[1].flags |= tfBeLiberal
+	}
 	return true
 }
 

@@ -569,3 +569,23 @@ func TestClearOffloadEvictsAll(t *testing.T) {
 		t.Fatalf("a second ClearOffload = %d, evictions %d", n, len(ft.evicted))
 	}
 }
+
+// TestOffloadedMissIsNotInvalid: a segment of an offloaded TCP
+// connection that reaches conntrack anyway (on another interface, or
+// racing a teardown) meets windows conntrack stopped keeping; like
+// nft_flow_offload_eval's liberal flags, they are not checked any more.
+func TestOffloadedMissIsNotInvalid(t *testing.T) {
+	tab, clk := newTestTable(t, nil)
+	newFakeFT(tab)
+	f, c := establish(t, tab, clk, 40000)
+	far := func() *packet.Packet { return f.send(Original, fACK|fPSH, 101+100000, 501, 1000, 10, nil) }
+	if p := far(); p.CTState != packet.CTInvalid {
+		t.Fatalf("before the offload, a segment far ahead is %v, want INVALID", p.CTState)
+	}
+	if !tab.Offload(c, yes) {
+		t.Fatal("not offloaded")
+	}
+	if p := far(); p.CTState != packet.CTEstablished {
+		t.Fatalf("offloaded, a segment far ahead is %v (%s), want ESTABLISHED", p.CTState, p.Note)
+	}
+}

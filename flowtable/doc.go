@@ -22,20 +22,22 @@
 //
 // What the fast path does not do, as Linux's does not: check TCP
 // sequence windows. A segment out of the window passes, where conntrack
-// would have found it INVALID.
+// would have found it INVALID; and as nft_flow_offload_eval does,
+// offloading a TCP connection makes conntrack stop checking its windows
+// for good (it no longer sees every segment).
 //
 // What still goes the slow path:
 //   - a TCP SYN, FIN or RST, a packet with TTL 1 (time exceeded), and one
 //     larger than the egress MTU (fragmentation needed, refragmentation)
 //     first tear the offload down (conntrack.Table.Teardown,
 //     flow_offload_teardown): the connection is tracked again, its TCP
-//     windows picked up from the next segments (flow_offload_fixup_tcp),
+//     state machine picking the windows up from the next segments
+//     (flow_offload_fixup_tcp),
 //     and the packet passes conntrack and the rules, which may offload the
 //     connection again;
 //   - a packet with the connection's tuple that arrives on another
 //     interface (spoofed, or an asymmetric path) is not in the table: it
-//     goes to conntrack with the windows as they were when the connection
-//     was offloaded, which usually finds it INVALID, and the rules judge
+//     passes conntrack, which finds it ESTABLISHED, and the rules judge
 //     it;
 //   - a reload takes every connection off the fast path: the new rules
 //     decide again on the next packet.

@@ -264,12 +264,13 @@ func (s *Stage) Process(pkt *packet.Packet) pipeline.Verdict {
 	pkt.OutIf = f.outIf()
 	pkt.NextHop = f.nextHop()
 	pkt.Hook = packet.Done
-	e := f.e
-	e.packets.Add(1)
-	e.bytes.Add(uint64(p.Length))
-	if now := s.clock.Now(); now-e.used.Load() >= refreshEvery {
-		if old := e.used.Load(); now-old >= refreshEvery && e.used.CompareAndSwap(old, now) {
-			s.ct.Refresh(f.ref, f.gen(), f.dir(), e.packets.Swap(0), e.bytes.Swap(0), now)
+	st := f.stat(pkt.Worker, t)
+	st.packets.Add(1)
+	st.bytes.Add(uint64(p.Length))
+	if now := s.clock.Now(); now-st.used.Load() >= refreshEvery {
+		// Several workers may share a stripe: one of them hands over.
+		if old := st.used.Load(); now-old >= refreshEvery && st.used.CompareAndSwap(old, now) {
+			s.ct.Refresh(f.ref, f.gen(), f.dir(), st.packets.Swap(0), st.bytes.Swap(0), now)
 		}
 	}
 	b := int(uint32(pkt.Worker)&s.mask) * stride

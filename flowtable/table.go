@@ -3,6 +3,7 @@ package flowtable
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -28,7 +29,8 @@ type Table struct {
 	buckets []atomic.Uint32 // entry index+1 of the chain's first entry
 	mask    uint64
 	seed    [2]uint64
-	chunks  []atomic.Pointer[[chunkSize]entry]
+	chunks  []atomic.Pointer[chunk]
+	stripes uint32 // stats kept per worker stripe, a power of two
 	n       uint32 // entries ever made
 	free    uint32 // FIFO free list head, index+1 (reused last)
 	tail    uint32
@@ -41,8 +43,14 @@ const (
 	chunkSize  = 1 << chunkShift
 )
 
-// entry is one direction of an offloaded connection. The first cache line
-// is what a lookup reads; the second is what a hit writes.
+// chunk is a run of entries, with their stats for each worker stripe.
+type chunk struct {
+	e  [chunkSize]entry
+	st []stat // stripe w's stat of entry j at w<<chunkShift | j
+}
+
+// entry is one direction of an offloaded connection: what a lookup reads,
+// one cache line, written only when the entry is made or freed.
 type entry struct {
 	seq  atomic.Uint32 // even when stable; bumped around every write
 	next atomic.Uint32 // chain link, index+1
@@ -53,11 +61,18 @@ type entry struct {
 	hop  atomic.Uint64 // next hop, MTU
 	ref  atomic.Uint64 // the connection (conntrack.Conn.Ref)
 	meta atomic.Uint64 // the connection's generation, direction
+}
 
-	used    atomic.Int64 // clock time of the last Refresh
+// stat is what one worker stripe counted on an entry since it last
+// handed its counts to conntrack (Refresh). Each worker writes its own,
+// away from the entry and from the other workers' (with two workers
+// sharing a flow, one line written by both would move between the cores
+// on every packet).
+type stat struct {
+	used    atomic.Int64 // clock time of the stripe's last Refresh
 	packets atomic.Uint64
 	bytes   atomic.Uint64
-	_       [40]byte
+	_       [8]byte
 }
 
 const keyValid = 1 << 63
@@ -69,11 +84,20 @@ const (
 
 // hit is what a lookup read from an entry, consistently.
 type hit struct {
-	e        *entry
+	ch       *chunk
+	i        uint32 // the entry's index in ch
 	to0, to1 uint64
 	hop      uint64
 	ref      uint64
 	meta     uint64
+}
+
+// entry returns the entry the lookup read.
+func (h *hit) entry() *entry { return &h.ch.e[h.i] }
+
+// stat returns the entry's stat for worker w.
+func (h *hit) stat(w uint8, t *Table) *stat {
+	return &h.ch.st[(uint32(w)&(t.stripes-1))<<chunkShift|h.i]
 }
 
 func (h *hit) outIf() int16 { return int16(uint16(h.to1 >> 32)) }
@@ -92,13 +116,18 @@ func newTable(max int) *Table {
 	for nb < 2*max && nb < 1<<24 {
 		nb <<= 1
 	}
+	stripes := uint32(1)
+	for stripes < uint32(runtime.GOMAXPROCS(0)) && stripes < 16 {
+		stripes <<= 1
+	}
 	t := &Table{
+		stripes: stripes,
 		buckets: make([]atomic.Uint32, nb),
 		mask:    uint64(nb - 1),
 		seed:    [2]uint64{rand.Uint64(), rand.Uint64()},
 		max:     max,
 	}
-	t.chunks = make([]atomic.Pointer[[chunkSize]entry], (2*max+chunkSize-1)/chunkSize)
+	t.chunks = make([]atomic.Pointer[chunk], (2*max+chunkSize-1)/chunkSize)
 	return t
 }
 
@@ -130,7 +159,15 @@ func (t *Table) hash(k0, k1 uint64) uint64 {
 }
 
 func (t *Table) at(i uint32) *entry {
-	return &t.chunks[i>>chunkShift].Load()[i&(chunkSize-1)]
+	return &t.chunks[i>>chunkShift].Load().e[i&(chunkSize-1)]
+}
+
+// stats calls fn with each worker stripe's stat of entry i.
+func (t *Table) stats(i uint32, fn func(st *stat)) {
+	ch := t.chunks[i>>chunkShift].Load()
+	for w := range t.stripes {
+		fn(&ch.st[w<<chunkShift|i&(chunkSize-1)])
+	}
 }
 
 // prefetchBucket starts loading the bucket of hash h.
@@ -149,7 +186,7 @@ func (t *Table) prefetchEntry(h uint64) {
 		return
 	}
 	if ch := t.chunks[k].Load(); ch != nil {
-		prefetch.Span(unsafe.Pointer(&ch[(i-1)&(chunkSize-1)]), unsafe.Sizeof(entry{}))
+		prefetch.Line(unsafe.Pointer(&ch.e[(i-1)&(chunkSize-1)]))
 	}
 }
 
@@ -170,14 +207,15 @@ func (t *Table) lookup(k0, k1, h uint64, out *hit) bool {
 func (t *Table) walk(k0, k1, h uint64, out *hit) (found, stable bool) {
 	i := t.buckets[h&t.mask].Load()
 	for n := 0; i != 0 && n < 64; n++ {
-		e := t.at(i - 1)
+		ch := t.chunks[(i-1)>>chunkShift].Load()
+		e := &ch.e[(i-1)&(chunkSize-1)]
 		s := e.seq.Load()
 		if s&1 != 0 {
 			return false, false // being written
 		}
 		nx := e.next.Load()
 		if e.key0.Load() == k0 && e.key1.Load() == k1 {
-			out.e = e
+			out.ch, out.i = ch, (i-1)&(chunkSize-1)
 			out.to0, out.to1, out.hop = e.to0.Load(), e.to1.Load(), e.hop.Load()
 			out.ref, out.meta = e.ref.Load(), e.meta.Load()
 			ok := e.seq.Load() == s
@@ -237,9 +275,11 @@ func (t *Table) add(fs *[2]flow) bool {
 		e.hop.Store(addrWord(f.nextHop) | uint64(uint16(min(f.mtu, 0xffff)))<<32)
 		e.ref.Store(f.ref)
 		e.meta.Store(uint64(f.gen) | uint64(f.dir&1)<<32)
-		e.used.Store(f.now)
-		e.packets.Store(0)
-		e.bytes.Store(0)
+		t.stats(i, func(st *stat) {
+			st.used.Store(f.now)
+			st.packets.Store(0)
+			st.bytes.Store(0)
+		})
 		b := &t.buckets[h&t.mask]
 		e.next.Store(b.Load())
 		e.seq.Add(1)
@@ -253,9 +293,12 @@ func (t *Table) add(fs *[2]flow) bool {
 func (t *Table) alloc() (uint32, bool) {
 	if t.free != 0 {
 		i := t.free - 1
-		t.free = t.at(i).next.Load()
-		if t.free == 0 {
-			t.tail = 0
+		if t.free == t.tail {
+			// The last one: its link is still its old chain's, not the
+			// free list's (pushFree leaves it for readers on it).
+			t.free, t.tail = 0, 0
+		} else {
+			t.free = t.at(i).next.Load()
 		}
 		return i, true
 	}
@@ -263,7 +306,7 @@ func (t *Table) alloc() (uint32, bool) {
 		return 0, false
 	}
 	if k := t.n >> chunkShift; t.chunks[k].Load() == nil {
-		t.chunks[k].Store(new([chunkSize]entry))
+		t.chunks[k].Store(&chunk{st: make([]stat, t.stripes<<chunkShift)})
 	}
 	t.n++
 	return t.n - 1, true
@@ -276,7 +319,7 @@ func (t *Table) removeLocked(f *flow) (packets, bytes uint64) {
 	h := t.hash(k0, k1)
 	b := &t.buckets[h&t.mask]
 	var prev *entry
-	for i := b.Load(); i != 0; {
+	for i, n := b.Load(), 0; i != 0 && n <= t.live; n++ {
 		e := t.at(i - 1)
 		nx := e.next.Load()
 		if e.ref.Load() == f.ref && uint32(e.meta.Load()) == f.gen && e.key0.Load() == k0 &&
@@ -286,7 +329,10 @@ func (t *Table) removeLocked(f *flow) (packets, bytes uint64) {
 			} else {
 				prev.next.Store(nx)
 			}
-			packets, bytes = e.packets.Load(), e.bytes.Load()
+			t.stats(i-1, func(st *stat) {
+				packets += st.packets.Load()
+				bytes += st.bytes.Load()
+			})
 			// A reader still on the entry follows its old link, which
 			// stays good until the entry is reused; the sequence tells
 			// it when that happened.
@@ -341,11 +387,14 @@ func (t *Table) Pending(c *conntrack.Conn) (packets, bytes [2]uint64) {
 	defer t.mu.Unlock()
 	for d := range 2 {
 		k0, k1 := keys(&ts[d], 0)
-		for i := t.buckets[t.hash(k0, k1)&t.mask].Load(); i != 0; {
+		for i, n := t.buckets[t.hash(k0, k1)&t.mask].Load(), 0; i != 0 && n <= t.live; n++ {
 			e := t.at(i - 1)
 			if e.ref.Load() == ref && uint32(e.meta.Load()) == gen && e.key0.Load() == k0 &&
 				(e.key1.Load()^k1)&0xffffffffff == 0 {
-				packets[d], bytes[d] = e.packets.Load(), e.bytes.Load()
+				t.stats(i-1, func(st *stat) {
+					packets[d] += st.packets.Load()
+					bytes[d] += st.bytes.Load()
+				})
 				break
 			}
 			i = e.next.Load()

@@ -85,7 +85,7 @@ func checkHit(h *hit, f *flow) string {
 		return "wrong mtu"
 	case h.ref != f.ref || h.gen() != f.gen || h.dir() != f.dir:
 		return "wrong connection"
-	case h.e == nil || h.e.key0.Load() == 0:
+	case h.ch == nil || h.entry().key0.Load() == 0:
 		return "no entry"
 	}
 	return ""
@@ -244,7 +244,7 @@ func TestFreeListFIFO(t *testing.T) {
 			if !ok {
 				t.Fatalf("%v not found", fs[d].key)
 			}
-			es[d] = h.e
+			es[d] = h.entry()
 		}
 		return es
 	}
@@ -402,8 +402,11 @@ func TestEvictPending(t *testing.T) {
 	mustFind(t, tab, &fs, "offloaded")
 	for d, n := range [2]uint64{3, 5} {
 		h, _ := find(tab, &fs[d], fs[d].in)
-		h.e.packets.Add(n)
-		h.e.bytes.Add(100 * n)
+		// Two workers' stripes (one and the same with one stripe).
+		h.stat(0, tab).packets.Add(n - 1)
+		h.stat(0, tab).bytes.Add(100 * (n - 1))
+		h.stat(1, tab).packets.Add(1)
+		h.stat(1, tab).bytes.Add(100)
 	}
 	if p, b := tab.Pending(c); p != [2]uint64{3, 5} || b != [2]uint64{300, 500} {
 		t.Fatalf("Pending %v %v, want [3 5] [300 500]", p, b)
@@ -559,4 +562,26 @@ func TestConcurrentLookup(t *testing.T) {
 		mustFind(t, tab, &fs, "at rest")
 	}
 	t.Logf("%d hits, %d misses, %d writes", hits.Load(), misses.Load(), writes.Load())
+}
+
+// TestFreeListLastEntry: the free list's last entry still links into its
+// old chain (readers may be on it); taking it must not follow that link,
+// or the next add overwrites a live entry and makes the chain a cycle.
+func TestFreeListLastEntry(t *testing.T) {
+	tab := withBuckets(4, 1) // one chain
+	a := addConn(t, tab, 1)  // entries 0, 1
+	b := addConn(t, tab, 2)  // entries 2, 3; chain 3 2 1 0
+	removeConn(tab, &b)      // free list 2 3; entry 3 still links to entry 1
+	c := addConn(t, tab, 3)  // takes 2 and 3
+	mustFind(t, tab, &a, "a after c")
+	d := addConn(t, tab, 4)
+	mustFind(t, tab, &c, "c")
+	mustFind(t, tab, &d, "d")
+	mustFind(t, tab, &a, "a after d")
+	if tab.n != 6 {
+		t.Fatalf("%d entries made, want 6", tab.n)
+	}
+	removeConn(tab, &a)
+	mustMiss(t, tab, &a, "a removed")
+	mustFind(t, tab, &d, "d after a's removal")
 }
