@@ -212,8 +212,8 @@ func (s *Stage) Prefetch(batch []*packet.Packet, sub []int32) {
 		t.prefetchBucket(h)
 	}
 	for _, i := range sub {
-		if h := batch[i].FlowHash; h != 0 {
-			t.prefetchEntry(h)
+		if pkt := batch[i]; pkt.FlowHash != 0 {
+			t.prefetchEntry(pkt.FlowHash, pkt.Worker)
 		}
 	}
 }
@@ -256,7 +256,8 @@ func (s *Stage) Process(pkt *packet.Packet) pipeline.Verdict {
 		binary.LittleEndian.PutUint32(to.Src[:], uint32(f.to0))
 		binary.LittleEndian.PutUint32(to.Dst[:], uint32(f.to0>>32))
 		to.SrcPort, to.DstPort = uint16(f.to1), uint16(f.to1>>16)
-		nat.RewriteTo(pkt, &to) // both ends and the TTL, each checksum once
+		ipd, l4d := f.deltas()
+		nat.RewriteWith(pkt, &to, ipd, l4d) // both ends and the TTL, each checksum once
 	} else {
 		ip.DecrementTTL()
 		p.TTL--

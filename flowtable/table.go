@@ -10,6 +10,7 @@ import (
 
 	"fwd/conntrack"
 	"fwd/internal/prefetch"
+	"fwd/nat"
 	"fwd/packet"
 )
 
@@ -58,9 +59,9 @@ type entry struct {
 	key1 atomic.Uint64 // ports, protocol, input interface, keyValid
 	to0  atomic.Uint64 // addresses after NAT
 	to1  atomic.Uint64 // ports after NAT, output interface, flags
-	hop  atomic.Uint64 // next hop, MTU
+	hop  atomic.Uint64 // next hop, MTU, direction
 	ref  atomic.Uint64 // the connection (conntrack.Conn.Ref)
-	meta atomic.Uint64 // the connection's generation, direction
+	meta atomic.Uint64 // the connection's generation, the checksum deltas
 }
 
 // stat is what one worker stripe counted on an entry since it last
@@ -104,7 +105,11 @@ func (h *hit) outIf() int16 { return int16(uint16(h.to1 >> 32)) }
 func (h *hit) nat() bool    { return h.to1&toNAT != 0 }
 func (h *hit) mtu() int     { return int(uint16(h.hop >> 32)) }
 func (h *hit) gen() uint32  { return uint32(h.meta) }
-func (h *hit) dir() int     { return int(h.meta>>32) & 1 }
+func (h *hit) dir() int     { return int(h.hop>>48) & 1 }
+
+// deltas are the checksum updates nat.RewriteWith applies: the flow's
+// addresses, ports and TTL change the same way on every packet.
+func (h *hit) deltas() (ip, l4 uint16) { return uint16(h.meta >> 32), uint16(h.meta >> 48) }
 func (h *hit) nextHop() (a [4]byte) {
 	binary.LittleEndian.PutUint32(a[:], uint32(h.hop))
 	return
@@ -175,8 +180,9 @@ func (t *Table) prefetchBucket(h uint64) {
 	prefetch.Line(unsafe.Pointer(&t.buckets[h&t.mask]))
 }
 
-// prefetchEntry starts loading the first entry of h's chain.
-func (t *Table) prefetchEntry(h uint64) {
+// prefetchEntry starts loading the first entry of h's chain, and worker
+// w's stat of it, which a hit writes.
+func (t *Table) prefetchEntry(h uint64, w uint8) {
 	i := t.buckets[h&t.mask].Load()
 	if i == 0 {
 		return
@@ -186,7 +192,9 @@ func (t *Table) prefetchEntry(h uint64) {
 		return
 	}
 	if ch := t.chunks[k].Load(); ch != nil {
-		prefetch.Line(unsafe.Pointer(&ch.e[(i-1)&(chunkSize-1)]))
+		j := (i - 1) & (chunkSize - 1)
+		prefetch.Line(unsafe.Pointer(&ch.e[j]))
+		prefetch.Line(unsafe.Pointer(&ch.st[(uint32(w)&(t.stripes-1))<<chunkShift|j]))
 	}
 }
 
@@ -272,9 +280,10 @@ func (t *Table) add(fs *[2]flow) bool {
 			to1 |= toNAT
 		}
 		e.to1.Store(to1)
-		e.hop.Store(addrWord(f.nextHop) | uint64(uint16(min(f.mtu, 0xffff)))<<32)
+		e.hop.Store(addrWord(f.nextHop) | uint64(uint16(min(f.mtu, 0xffff)))<<32 | uint64(f.dir&1)<<48)
 		e.ref.Store(f.ref)
-		e.meta.Store(uint64(f.gen) | uint64(f.dir&1)<<32)
+		ipd, l4d := nat.ForwardDeltas(&f.key, &f.to)
+		e.meta.Store(uint64(f.gen) | uint64(ipd)<<32 | uint64(l4d)<<48)
 		t.stats(i, func(st *stat) {
 			st.used.Store(f.now)
 			st.packets.Store(0)

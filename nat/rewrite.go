@@ -286,6 +286,53 @@ func RewriteTo(pkt *packet.Packet, to *conntrack.Tuple) {
 	rewriteForward(pkt, to.Src, to.Dst, to.SrcPort, to.DstPort)
 }
 
+// ForwardDeltas returns the checksum updates of a packet with tuple key
+// leaving as to, with its TTL decremented: ip for the IP header
+// (addresses and TTL), l4 for the TCP or UDP checksum (addresses and
+// ports). They are the same for every packet of the flow, so the
+// flowtable computes them once (RewriteWith).
+func ForwardDeltas(key, to *conntrack.Tuple) (ip, l4 uint16) {
+	addr := uint64(^be16(key.Src[0:])) + uint64(^be16(key.Src[2:])) + uint64(^be16(key.Dst[0:])) + uint64(^be16(key.Dst[2:])) +
+		uint64(be16(to.Src[0:])) + uint64(be16(to.Src[2:])) + uint64(be16(to.Dst[0:])) + uint64(be16(to.Dst[2:]))
+	// The TTL's word w becomes w-0x100: ^w + (w-0x100) is 0xfeff.
+	ip = fold16(addr + 0xfeff)
+	l4 = fold16(addr + uint64(^key.SrcPort) + uint64(to.SrcPort) + uint64(^key.DstPort) + uint64(to.DstPort))
+	return ip, l4
+}
+
+// RewriteWith is RewriteTo with the checksum updates ForwardDeltas gave
+// for the packet's tuple, which it must have, and a TTL above 1. The
+// bytes are RewriteTo's: one's complement sums folded early fold to the
+// same checksum.
+func RewriteWith(pkt *packet.Packet, to *conntrack.Tuple, ipDelta, l4Delta uint16) {
+	p := &pkt.Parsed
+	b := pkt.Data
+	l4 := int(p.L4Off)
+	udp := p.Proto == packet.UDP
+	coff := l4 + 16 // TCP checksum
+	if udp {
+		coff = l4 + 6
+	}
+	_ = b[19]
+	_ = b[l4+3]
+	_ = b[coff+1]
+	binary.BigEndian.PutUint16(b[10:], ^fold16(uint64(^be16(b[10:]))+uint64(ipDelta)))
+	if cs := be16(b[coff:]); !udp || cs != 0 {
+		nc := ^fold16(uint64(^cs) + uint64(l4Delta))
+		if udp && nc == 0 {
+			nc = 0xffff
+		}
+		binary.BigEndian.PutUint16(b[coff:], nc)
+	}
+	b[8]--
+	copy(b[12:16], to.Src[:])
+	copy(b[16:20], to.Dst[:])
+	binary.BigEndian.PutUint16(b[l4:], to.SrcPort)
+	binary.BigEndian.PutUint16(b[l4+2:], to.DstPort)
+	p.Src, p.SrcPort, p.Dst, p.DstPort = to.Src, to.SrcPort, to.Dst, to.DstPort
+	p.TTL--
+}
+
 // rewriteForward is RewriteForward to source ns:nsp and destination
 // nd:ndp.
 func rewriteForward(pkt *packet.Packet, ns, nd [4]byte, nsp, ndp uint16) {
