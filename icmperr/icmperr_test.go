@@ -403,7 +403,11 @@ func BenchmarkReject(b *testing.B) {
 
 func BenchmarkTTL(b *testing.B) {
 	p := udpPacket(b, "192.168.1.50", "198.51.100.9", 0, nil)
+	env := &pipeline.Env{Config: testConfig(), Clock: pipeline.NewVirtual(time.Unix(1, 0)), Pool: packet.NewPool()}
 	st := new(TTL)
+	if err := st.Provision(&pipeline.Context{Env: env, Hook: packet.Forward}); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		p.Data[8] = 64
