@@ -9,7 +9,8 @@ package pipeline
 //     batch). A stage runs on a packet only when the packet is at the
 //     stage's hook; the route stage moves packets from Prerouting to Input
 //     or Forward, and Forward/Output packets move on to Postrouting.
-//  3. parse -> defrag -> raw -> conntrack -> mangle -> nat (DNAT) -> route ->
+//  3. parse -> defrag -> [flowtable: an offloaded connection's packet is
+//     done here] -> raw -> conntrack -> mangle -> nat (DNAT) -> route ->
 //     [input: filter -> local] | [forward: ttl -> filter] ->
 //     postrouting: nat (SNAT) -> confirm -> mtu.
 //  4. A Drop or Reject verdict counts the packet under pkt.Drop and hands
