@@ -334,37 +334,11 @@ func RewriteWith(pkt *packet.Packet, to *conntrack.Tuple, ipDelta, l4Delta uint1
 }
 
 // rewriteForward is RewriteForward to source ns:nsp and destination
-// nd:ndp.
+// nd:ndp: RewriteWith, with the checksum updates of the packet's tuple.
 func rewriteForward(pkt *packet.Packet, ns, nd [4]byte, nsp, ndp uint16) {
 	p := &pkt.Parsed
-	b := pkt.Data
-	l4 := int(p.L4Off)
-	udp := p.Proto == packet.UDP
-	coff := l4 + 16 // TCP checksum
-	if udp {
-		coff = l4 + 6
-	}
-	_ = b[19]
-	_ = b[l4+3]
-	_ = b[coff+1]
-	oldAddrs := uint64(^be16(b[12:])) + uint64(^be16(b[14:])) + uint64(^be16(b[16:])) + uint64(^be16(b[18:]))
-	newAddrs := uint64(be16(ns[0:])) + uint64(be16(ns[2:])) + uint64(be16(nd[0:])) + uint64(be16(nd[2:]))
-	addrDelta := oldAddrs + newAddrs
-	ttlWord := be16(b[8:])
-	ipDelta := addrDelta + uint64(^ttlWord) + uint64(ttlWord-0x0100)
-	binary.BigEndian.PutUint16(b[10:], ^fold16(uint64(^be16(b[10:]))+ipDelta))
-	if cs := be16(b[coff:]); !udp || cs != 0 {
-		nc := ^fold16(uint64(^cs) + addrDelta + uint64(^be16(b[l4:])) + uint64(nsp) + uint64(^be16(b[l4+2:])) + uint64(ndp))
-		if udp && nc == 0 {
-			nc = 0xffff
-		}
-		binary.BigEndian.PutUint16(b[coff:], nc)
-	}
-	b[8]--
-	copy(b[12:16], ns[:])
-	copy(b[16:20], nd[:])
-	binary.BigEndian.PutUint16(b[l4:], nsp)
-	binary.BigEndian.PutUint16(b[l4+2:], ndp)
-	p.Src, p.SrcPort, p.Dst, p.DstPort = ns, nsp, nd, ndp
-	p.TTL--
+	key := conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
+	to := conntrack.Tuple{Src: ns, Dst: nd, SrcPort: nsp, DstPort: ndp}
+	ipd, l4d := ForwardDeltas(&key, &to)
+	RewriteWith(pkt, &to, ipd, l4d)
 }
