@@ -226,7 +226,10 @@ func TestRewriteForward(t *testing.T) {
 		fast, slow := packet.New(b), packet.New(b)
 		fast.Parsed.Decode(fast.Data)
 		slow.Parsed.Decode(slow.Data)
-		RewriteTo(fast, &conntrack.Tuple{Src: other.Dst, Dst: other.Src, SrcPort: other.DstPort, DstPort: other.SrcPort})
+		to := conntrack.Tuple{Src: other.Dst, Dst: other.Src, SrcPort: other.DstPort, DstPort: other.SrcPort}
+		p := &fast.Parsed
+		ipd, l4d := ForwardDeltas(&conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}, &to)
+		RewriteWith(fast, &to, ipd, l4d)
 		translateDst(slow, &other)
 		translateSrc(slow, &other)
 		slow.IP().DecrementTTL()

@@ -262,30 +262,14 @@ func fold16(s uint64) uint16 {
 	return uint16(s)
 }
 
-// RewriteForward translates a packet of an established NATed connection
-// (TCP or UDP, not an ICMP error) at both ends at once, as the PREROUTING
-// and POSTROUTING nat stages would one after the other, and decrements
-// its TTL: the flowtable's fast path. Each checksum is updated once for
-// the addresses, the ports and the TTL together (RFC 1624 eqn. 3 over
-// every changed word); the bytes are those of the two translations and
-// header.IPv4.DecrementTTL (TestRewriteForward). pkt.CT must be c and
-// pkt.CTReply its direction; the caller checks the TTL is above 1.
-func RewriteForward(pkt *packet.Packet, c *conntrack.Conn) {
-	ts := c.Tuples()
-	other := &ts[1]
-	if pkt.CTReply {
-		other = &ts[0]
-	}
-	rewriteForward(pkt, other.Dst, other.Src, other.DstPort, other.SrcPort)
-}
-
-// RewriteTo is RewriteForward to the tuple to, what the packet's addresses
-// and ports become (the inverse of the connection's other direction): the
-// flowtable keeps it in its entry, so the fast path reads no connection.
-func RewriteTo(pkt *packet.Packet, to *conntrack.Tuple) {
-	rewriteForward(pkt, to.Src, to.Dst, to.SrcPort, to.DstPort)
-}
-
+// ForwardDeltas and RewriteWith translate a packet of an established
+// NATed connection (TCP or UDP, not an ICMP error) at both ends at once,
+// as the PREROUTING and POSTROUTING nat stages would one after the
+// other, and decrement its TTL: the flowtable's fast path. Each checksum
+// is updated once for the addresses, the ports and the TTL together (RFC
+// 1624 eqn. 3 over every changed word); the bytes are those of the two
+// translations and header.IPv4.DecrementTTL (TestRewriteForward).
+//
 // ForwardDeltas returns the checksum updates of a packet with tuple key
 // leaving as to, with its TTL decremented: ip for the IP header
 // (addresses and TTL), l4 for the TCP or UDP checksum (addresses and
@@ -300,10 +284,9 @@ func ForwardDeltas(key, to *conntrack.Tuple) (ip, l4 uint16) {
 	return ip, l4
 }
 
-// RewriteWith is RewriteTo with the checksum updates ForwardDeltas gave
-// for the packet's tuple, which it must have, and a TTL above 1. The
-// bytes are RewriteTo's: one's complement sums folded early fold to the
-// same checksum.
+// RewriteWith rewrites pkt to the tuple to with the checksum updates
+// ForwardDeltas gave for the packet's tuple, which it must have, and a
+// TTL above 1.
 func RewriteWith(pkt *packet.Packet, to *conntrack.Tuple, ipDelta, l4Delta uint16) {
 	p := &pkt.Parsed
 	b := pkt.Data
@@ -331,14 +314,4 @@ func RewriteWith(pkt *packet.Packet, to *conntrack.Tuple, ipDelta, l4Delta uint1
 	binary.BigEndian.PutUint16(b[l4+2:], to.DstPort)
 	p.Src, p.SrcPort, p.Dst, p.DstPort = to.Src, to.SrcPort, to.Dst, to.DstPort
 	p.TTL--
-}
-
-// rewriteForward is RewriteForward to source ns:nsp and destination
-// nd:ndp: RewriteWith, with the checksum updates of the packet's tuple.
-func rewriteForward(pkt *packet.Packet, ns, nd [4]byte, nsp, ndp uint16) {
-	p := &pkt.Parsed
-	key := conntrack.Tuple{Src: p.Src, Dst: p.Dst, SrcPort: p.SrcPort, DstPort: p.DstPort}
-	to := conntrack.Tuple{Src: ns, Dst: nd, SrcPort: nsp, DstPort: ndp}
-	ipd, l4d := ForwardDeltas(&key, &to)
-	RewriteWith(pkt, &to, ipd, l4d)
 }
