@@ -50,9 +50,10 @@ const stride = 8 // uint64s per stripe: a cache line
 
 // refreshEvery is how often, at most, the fast path hands a direction's
 // counters to conntrack and restarts the connection's timeout
-// (conntrack.Table.Refresh). Linux's flow_offload_refresh writes the
-// flow's timeout only when it moved by a jiffy... of HZ; a second keeps
-// the lock off the fast path and conntrack -L's timeout exact to it.
+// (conntrack.Table.Refresh), which takes the connection's lock. Linux's
+// flow_offload_refresh likewise writes a flow's timeout only when it has
+// moved by more than a second (HZ); conntrack -L's timeout and counters
+// stay exact to the second (Pending adds the counts in between).
 const refreshEvery = int64(1e9)
 
 // Module implements pipeline.Module.
@@ -105,8 +106,9 @@ func (s *Stage) Provision(ctx *pipeline.Context) error {
 	return nil
 }
 
-// CountersKey is the pipeline.Env key the stage is provided under, for
-// the daemon's metrics.
+// CountersKey is the pipeline.Env key the stage is provided under: the
+// daemon's metrics read its counters, and the offload target calls its
+// Offload.
 const CountersKey = "flowtable.stage"
 
 // offloads reports whether a rule of cfg has action = "offload".
@@ -184,7 +186,7 @@ func (s *Stage) Offload(c *conntrack.Conn) bool {
 			if r.Dev < len(mtus) {
 				mtu = mtus[r.Dev]
 			}
-			fs[d] = flow{key: key, in: int16(back.Dev), out: int16(r.Dev), to: to, nat: to != key,
+			fs[d] = flow{key: key, in: int16(back.Dev), out: int16(r.Dev), to: to,
 				nextHop: r.NextHop(to.Dst), mtu: mtu, ref: c.Ref(), gen: c.Gen(), dir: d, now: now}
 		}
 		return s.table.add(&fs)

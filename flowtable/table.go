@@ -19,12 +19,12 @@ import (
 // (nf_flowtable), which the fast path reads without a lock.
 //
 // Entries live in chunks that are never freed and are chained from a
-// fixed array of buckets. Writers (Add and Evict, a connection at a time)
+// fixed array of buckets. Writers (add and Evict, a connection at a time)
 // hold mu; readers take none. Each entry carries a sequence number that
 // is odd while the entry is written and changes whenever it is reused, so
-// a reader that raced a writer sees the change and gives up: the packet
-// takes the slow path, which is always correct. Every field is read and
-// written atomically, so the race detector agrees.
+// a reader that raced a writer sees the change and walks the chain again;
+// one that keeps missing sends the packet the slow path. Every field is
+// read and written atomically, so the race detector agrees.
 type Table struct {
 	mu      sync.Mutex
 	buckets []atomic.Uint32 // entry index+1 of the chain's first entry
@@ -242,7 +242,6 @@ type flow struct {
 	key     conntrack.Tuple // the packets' tuple
 	in, out int16
 	to      conntrack.Tuple // the tuple after NAT, as sent
-	nat     bool
 	nextHop [4]byte
 	mtu     int
 	ref     uint64
@@ -276,7 +275,7 @@ func (t *Table) add(fs *[2]flow) bool {
 		e.key1.Store(k1)
 		e.to0.Store(addrWord(f.to.Src) | addrWord(f.to.Dst)<<32)
 		to1 := uint64(f.to.SrcPort) | uint64(f.to.DstPort)<<16 | uint64(uint16(f.out))<<32
-		if f.nat {
+		if f.to != f.key {
 			to1 |= toNAT
 		}
 		e.to1.Store(to1)
@@ -321,40 +320,57 @@ func (t *Table) alloc() (uint32, bool) {
 	return t.n - 1, true
 }
 
+// findLocked returns the index of the entry of direction tuple key of
+// connection (ref, gen), whatever its input interface, and the entry
+// before it in its chain (nil at the head); ok is false when there is
+// none. mu is held.
+func (t *Table) findLocked(key *conntrack.Tuple, ref uint64, gen uint32) (i uint32, prev *entry, ok bool) {
+	k0, k1 := keys(key, 0)
+	i = t.buckets[t.hash(k0, k1)&t.mask].Load()
+	for n := 0; i != 0 && n <= t.live; n++ {
+		e := t.at(i - 1)
+		if e.ref.Load() == ref && uint32(e.meta.Load()) == gen && e.key0.Load() == k0 &&
+			(e.key1.Load()^k1)&0xffffffffff == 0 {
+			return i - 1, prev, true
+		}
+		prev, i = e, e.next.Load()
+	}
+	return 0, nil, false
+}
+
+// counts sums entry i's stats over the worker stripes.
+func (t *Table) counts(i uint32) (packets, bytes uint64) {
+	t.stats(i, func(st *stat) {
+		packets += st.packets.Load()
+		bytes += st.bytes.Load()
+	})
+	return
+}
+
 // removeLocked unlinks the entry of f's key and connection, and returns
 // it to the free list; its counters are returned. mu is held.
 func (t *Table) removeLocked(f *flow) (packets, bytes uint64) {
-	k0, k1 := keys(&f.key, 0)
-	h := t.hash(k0, k1)
-	b := &t.buckets[h&t.mask]
-	var prev *entry
-	for i, n := b.Load(), 0; i != 0 && n <= t.live; n++ {
-		e := t.at(i - 1)
-		nx := e.next.Load()
-		if e.ref.Load() == f.ref && uint32(e.meta.Load()) == f.gen && e.key0.Load() == k0 &&
-			(e.key1.Load()^k1)&0xffffffffff == 0 {
-			if prev == nil {
-				b.Store(nx)
-			} else {
-				prev.next.Store(nx)
-			}
-			t.stats(i-1, func(st *stat) {
-				packets += st.packets.Load()
-				bytes += st.bytes.Load()
-			})
-			// A reader still on the entry follows its old link, which
-			// stays good until the entry is reused; the sequence tells
-			// it when that happened.
-			e.seq.Add(1)
-			e.key1.Store(0)
-			e.seq.Add(1)
-			t.pushFree(i - 1)
-			t.live--
-			return
-		}
-		prev, i = e, nx
+	i, prev, ok := t.findLocked(&f.key, f.ref, f.gen)
+	if !ok {
+		return 0, 0
 	}
-	return 0, 0
+	e := t.at(i)
+	if nx := e.next.Load(); prev == nil {
+		k0, k1 := keys(&f.key, 0)
+		t.buckets[t.hash(k0, k1)&t.mask].Store(nx)
+	} else {
+		prev.next.Store(nx)
+	}
+	packets, bytes = t.counts(i)
+	// A reader still on the entry follows its old link, which stays
+	// good until the entry is reused; the sequence tells it when that
+	// happened.
+	e.seq.Add(1)
+	e.key1.Store(0)
+	e.seq.Add(1)
+	t.pushFree(i)
+	t.live--
+	return packets, bytes
 }
 
 // pushFree puts entry i at the tail of the free list, to be reused last.
@@ -391,22 +407,11 @@ func (t *Table) Evict(c *conntrack.Conn) (packets, bytes [2]uint64) {
 // since their last Refresh.
 func (t *Table) Pending(c *conntrack.Conn) (packets, bytes [2]uint64) {
 	ts := c.Tuples()
-	ref, gen := c.Ref(), c.Gen()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for d := range 2 {
-		k0, k1 := keys(&ts[d], 0)
-		for i, n := t.buckets[t.hash(k0, k1)&t.mask].Load(), 0; i != 0 && n <= t.live; n++ {
-			e := t.at(i - 1)
-			if e.ref.Load() == ref && uint32(e.meta.Load()) == gen && e.key0.Load() == k0 &&
-				(e.key1.Load()^k1)&0xffffffffff == 0 {
-				t.stats(i-1, func(st *stat) {
-					packets[d] += st.packets.Load()
-					bytes[d] += st.bytes.Load()
-				})
-				break
-			}
-			i = e.next.Load()
+		if i, _, ok := t.findLocked(&ts[d], c.Ref(), c.Gen()); ok {
+			packets[d], bytes[d] = t.counts(i)
 		}
 	}
 	return

@@ -46,14 +46,14 @@ func ends(n int) [2]flow {
 		{
 			key: conntrack.Tuple{Src: cli, Dst: server, SrcPort: cport, DstPort: 80, Proto: header.ProtoTCP},
 			in:  lanIf, out: wanIf,
-			to:  conntrack.Tuple{Src: pubAddr, Dst: server, SrcPort: pport, DstPort: 80, Proto: header.ProtoTCP},
-			nat: true, nextHop: gateway, mtu: 1500, ref: ref, gen: gen, dir: 0, now: int64(n),
+			to:      conntrack.Tuple{Src: pubAddr, Dst: server, SrcPort: pport, DstPort: 80, Proto: header.ProtoTCP},
+			nextHop: gateway, mtu: 1500, ref: ref, gen: gen, dir: 0, now: int64(n),
 		},
 		{
 			key: conntrack.Tuple{Src: server, Dst: pubAddr, SrcPort: 80, DstPort: pport, Proto: header.ProtoTCP},
 			in:  wanIf, out: lanIf,
-			to:  conntrack.Tuple{Src: server, Dst: cli, SrcPort: 80, DstPort: cport, Proto: header.ProtoTCP},
-			nat: true, nextHop: cli, mtu: 1400 + n%64, ref: ref, gen: gen, dir: 1, now: int64(n),
+			to:      conntrack.Tuple{Src: server, Dst: cli, SrcPort: 80, DstPort: cport, Proto: header.ProtoTCP},
+			nextHop: cli, mtu: 1400 + n%64, ref: ref, gen: gen, dir: 1, now: int64(n),
 		},
 	}
 }
@@ -77,7 +77,7 @@ func checkHit(h *hit, f *flow) string {
 		return fmt.Sprintf("to tuple %v, want %v", to, f.to)
 	case h.outIf() != f.out:
 		return "wrong output interface"
-	case h.nat() != f.nat:
+	case h.nat() != (f.to != f.key):
 		return "wrong nat flag"
 	case h.nextHop() != f.nextHop:
 		return "wrong next hop"
