@@ -44,8 +44,11 @@ func (t *Table) Offload(c *Conn, add func(c *Conn) bool) bool {
 	s := &t.shards[c.home]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.flags&cfLive == 0 || c.status&packet.CTStatusSeenReply == 0 || c.status&packet.CTStatusOffload != 0 {
-		return c.flags&cfLive != 0 && c.status&packet.CTStatusOffload != 0
+	if c.flags&cfLive == 0 || c.status&packet.CTStatusSeenReply == 0 {
+		return false
+	}
+	if c.status&packet.CTStatusOffload != 0 {
+		return true // already
 	}
 	switch c.tuple[Original].Proto {
 	case header.ProtoTCP:
